@@ -1,0 +1,3 @@
+from upbit_pipeline.cli import main
+
+main()

@@ -1,0 +1,228 @@
+"""The one typed settings tree.
+
+Precedence, highest first: CLI flags > environment (``UPBIT_PIPELINE_<SECTION>__<KEY>``) > a TOML
+file given with ``--config`` > the embedded defaults below. The defaults make everything run on one
+machine with no setup; production parts come by configuration alone.
+
+Unknown keys are errors wherever they come from (TOML table, environment variable), because a
+silently ignored key is a setting the user believes is in force and is not. Secrets are
+``SecretStr`` so that no log line, repr or ``config show`` ever prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from upbit_pipeline.errors import ConfigError
+
+ENV_PREFIX = "UPBIT_PIPELINE_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UpbitSettings(_Section):
+    """Where Upbit is. The same code talks to api.upbit.com and to the local simulator."""
+
+    url: str = Field(
+        default="https://api.upbit.com",
+        description="Base URL. REST is BASE/v1/..., WebSocket is ws(s)://same-host/websocket/v1.",
+    )
+    ws_format: Literal["SIMPLE", "DEFAULT"] = Field(
+        default="SIMPLE", description="WebSocket response format; SIMPLE is about 40% fewer bytes."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://api.upbit.com")
+        return value.rstrip("/")
+
+    @property
+    def rest_base_url(self) -> str:
+        """REST root: ``BASE/v1`` (Upbit's quotation API lives under /v1)."""
+        return f"{self.url}/v1"
+
+    @property
+    def websocket_url(self) -> str:
+        """Quotation WebSocket: the same host, ``ws``/``wss`` scheme, path ``/websocket/v1``."""
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path + "/websocket/v1", "", ""))
+
+
+class BrokerSettings(_Section):
+    """Kafka-protocol broker: the embedded Tansu by default, Redpanda/Kafka in production."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+
+
+class LakeSettings(_Section):
+    """Parquet lake root: a local folder by default, ``gs://`` or ``s3://`` in production."""
+
+    path: str = Field(default="./data/lake", min_length=1)
+
+
+class WarehouseSettings(_Section):
+    """DuckDB warehouse file used by dbt's default target."""
+
+    path: Path = Path("./data/warehouse.duckdb")
+
+
+class AlertSettings(_Section):
+    """Where alerts go: console and a JSONL file always, Slack when a webhook is set."""
+
+    console: bool = True
+    jsonl_path: Path = Path("./data/alerts.jsonl")
+    slack_webhook: SecretStr | None = Field(
+        default=None, description="Slack incoming-webhook URL (secret: never printed)."
+    )
+
+    @field_validator("slack_webhook")
+    @classmethod
+    def _webhook_is_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in {"http", "https"}:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class Settings(BaseSettings):
+    """Every setting of upbit-pipeline. docs/configuration.md lists them all."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    upbit: UpbitSettings = UpbitSettings()
+    broker: BrokerSettings = BrokerSettings()
+    lake: LakeSettings = LakeSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    alerts: AlertSettings = AlertSettings()
+
+    _toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain data with every secret replaced by ``**********``."""
+        return self.model_dump(mode="json")
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _known_keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def _check_env_keys(environ: dict[str, str]) -> None:
+    known = _known_keys(Settings)
+    for var in sorted(environ):
+        if not var.upper().startswith(ENV_PREFIX):
+            continue
+        key = var[len(ENV_PREFIX) :].lower().replace(ENV_NESTED_DELIMITER, ".")
+        if key not in known:
+            raise ConfigError(f"unknown setting in environment variable {var} (no key {key!r})")
+
+
+def _check_toml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known = _known_keys(Settings)
+    sections = {key.split(".")[0] for key in known}
+    for section, table in data.items():
+        if section not in sections:
+            raise ConfigError(f"unknown setting {section!r} in {path}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"setting {section!r} in {path} must be a table ([{section}])")
+        for key in table:
+            if f"{section}.{key}" not in known:
+                raise ConfigError(f"unknown setting '{section}.{key}' in {path}")
+
+
+def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        nested.setdefault(section, {})[key] = value
+    return nested
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "settings"
+    message = first["msg"]
+    value = first.get("input")
+    secret = any(word in key for word in ("password", "webhook", "secret", "key"))
+    shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
+    more = f"; and {len(error.errors()) - 1} more" if len(error.errors()) > 1 else ""
+    return f"invalid setting {key}: {message}{shown}{more}"
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings from flags (dotted ``overrides``), environment, TOML and defaults.
+
+    Raises :class:`ConfigError` with one line that names the offending key.
+    """
+    _check_env_keys(dict(os.environ))
+    if config_file is not None:
+        _check_toml(config_file)
+    nested = _nest(overrides or {})
+    # Sections given on the command line are merged field by field with lower sources by
+    # pydantic-settings' deep update, so a flag overrides one key and leaves the rest.
+    previous = Settings._toml_file
+    Settings._toml_file = config_file
+    try:
+        return Settings(**nested)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    finally:
+        Settings._toml_file = previous
