@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import sys
 
 import bench
@@ -25,7 +25,9 @@ def main() -> int:
         module = importlib.import_module(f"bench.{info.name}")
         print(f"running {info.name} ...", file=sys.stderr, flush=True)
         results.extend(module.run())
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print()
     print("| benchmark | median | goal | note |")
     print("|---|---|---|---|")

@@ -35,7 +35,9 @@ class RateLimitedError(TransientError):
     """HTTP 429 from Upbit: slow down and retry this group later."""
 
     def __init__(self, group: str, message: str = "") -> None:
-        super().__init__(f"Upbit rate limit (429) in group {group!r}{': ' + message if message else ''}")
+        super().__init__(
+            f"Upbit rate limit (429) in group {group!r}{': ' + message if message else ''}"
+        )
         self.group = group
 
 

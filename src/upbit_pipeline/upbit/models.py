@@ -1,8 +1,8 @@
 """Typed Upbit quotation messages, one shape per kind whatever the wire format.
 
-WebSocket DEFAULT, SIMPLE, JSON_LIST and SIMPLE_LIST frames and the REST responses all decode to
-these types (see ``upbit_pipeline.upbit.decode``). Field names follow Upbit's DEFAULT (long) names so
-that the docs at docs.upbit.com read straight onto the code.
+WebSocket DEFAULT, SIMPLE, JSON_LIST and SIMPLE_LIST frames and the REST responses all decode
+to these types (see ``upbit_pipeline.upbit.decode``). Field names follow Upbit's DEFAULT (long)
+names so that the docs at docs.upbit.com read straight onto the code.
 
 Numbers -- where float, where int, where Decimal, and why:
 
