@@ -7,18 +7,26 @@ defaults) and every user error ends as one line on stderr with exit code 2, neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from upbit_pipeline.errors import UserError
+from upbit_pipeline.errors import UpbitPipelineError, UserError
 from upbit_pipeline.logs import LogFormat, configure_logging
-from upbit_pipeline.settings import Settings, load_settings
+from upbit_pipeline.settings import Settings, UpbitSettings, load_settings
+
+if TYPE_CHECKING:
+    from upbit_pipeline.upbit.models import Trade
+    from upbit_pipeline.upbit.tail import TailStats
+
+KST = timezone(timedelta(hours=9), "KST")
 
 app = typer.Typer(
     name="upbit-pipeline",
@@ -128,7 +136,12 @@ def sim(
     """Run the local Upbit simulator (REST /v1/... and WebSocket /websocket/v1 on one port)."""
     from upbit_pipeline.upbit.simulator import Scenario, SimConfig, run_simulator
 
-    loaded = Scenario.load(scenario) if scenario is not None else None
+    loaded = None
+    if scenario is not None:
+        try:
+            loaded = Scenario.load(scenario)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"scenario {scenario}: {exc}") from None
     run_simulator(
         SimConfig(
             host=host,
@@ -140,6 +153,44 @@ def sim(
             idle_timeout_s=idle_timeout_s,
         )
     )
+
+
+def _number(value: float) -> str:
+    """Thousands separators, no exponent, no trailing zeros (Upbit prices span 1e-4..1e8)."""
+    return f"{value:,.8f}".rstrip("0").rstrip(".")
+
+
+def _trade_line(trade: Trade) -> str:
+    """One readable line: KST time (Upbit's local time), market, side, price, size, KRW value."""
+    when = datetime.fromtimestamp(trade.trade_timestamp / 1000, KST).strftime("%H:%M:%S.%f")[:-3]
+    side = "[green]BUY [/]" if trade.ask_bid == "BID" else "[red]SELL[/]"
+    value = trade.trade_price * trade.trade_volume
+    return (
+        f"{when} KST {trade.code:<11} {side} {_number(trade.trade_price):>13} "
+        f"x {_number(trade.trade_volume):<15} {value:>12,.0f} KRW"
+    )
+
+
+async def _print_trades(
+    upbit: UpbitSettings, spec: str, limit: int, duration_s: float
+) -> TailStats:
+    from upbit_pipeline.upbit.tail import TailStats, resolve_markets, stream_trades
+
+    codes = await resolve_markets(upbit, spec)
+    if not codes:
+        raise UserError(f"no markets to tail (--markets {spec!r})")
+    stderr.print(f"tailing trades of {len(codes)} market(s) from {upbit.websocket_url}")
+    stats = TailStats()
+
+    async def run() -> None:
+        async for trade in stream_trades(upbit, codes, stats):
+            stdout.print(_trade_line(trade), highlight=False, soft_wrap=True)
+            if limit and stats.trades >= limit:
+                return
+
+    with contextlib.suppress(TimeoutError):  # --duration-s elapsed: a normal end
+        await asyncio.wait_for(run(), timeout=duration_s or None)
+    return stats
 
 
 @app.command("tail")
@@ -158,10 +209,9 @@ def tail(
     ] = 0.0,
 ) -> None:
     """Print a live, readable tail of decoded trades."""
-    from upbit_pipeline.upbit.tail import tail_trades
-
     settings = _settings(ctx, upbit__url=upbit_url)
-    asyncio.run(tail_trades(settings.upbit, markets, stdout, limit=limit, duration_s=duration_s))
+    stats = asyncio.run(_print_trades(settings.upbit, markets, limit, duration_s))
+    stderr.print(f"{stats.trades} trades, {stats.malformed} malformed frames skipped")
 
 
 @app.command("demo")
@@ -170,18 +220,34 @@ def demo(
     markets: Annotated[int, typer.Option(help="Simulated KRW markets.", min=1, max=400)] = 20,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
 ) -> None:
-    """Run the simulator and a live tail of its trades, on this machine, with no network."""
-    from upbit_pipeline.upbit.tail import demo_tail
+    """Start the simulator and tail its trades, on this machine, with no network."""
+    from upbit_pipeline.upbit.simulator import SimConfig, Simulator
 
-    asyncio.run(demo_tail(stdout, duration_s=float(duration), markets=markets, seed=seed))
+    async def run() -> TailStats:
+        async with Simulator(SimConfig(port=0, markets=markets, seed=seed)) as simulator:
+            stderr.print(f"simulator: {simulator.base_url} ({markets} KRW markets, seed {seed})")
+            upbit = UpbitSettings(url=simulator.base_url)
+            return await _print_trades(upbit, "all", 0, float(duration))
+
+    stats = asyncio.run(run())
+    stderr.print(
+        f"demo finished: {stats.trades} trades decoded, {stats.malformed} malformed frames skipped"
+    )
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: known errors become one line on stderr, never a traceback.
+
+    Exit codes: 2 for a user error (bad flag, setting or file), 1 for an operational failure the
+    user did not cause (Upbit unreachable after retries, a ban), 130 for Ctrl-C.
+    """
     try:
         app()
     except UserError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except UpbitPipelineError as exc:
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
