@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -76,6 +78,42 @@ class BrokerSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    topic_prefix: str = Field(
+        default="upbit", pattern=r"^[A-Za-z0-9._-]+$", description="Topics are PREFIX.trade, ..."
+    )
+    partitions: int = Field(default=3, ge=1, le=1000)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1, description="-1 = forever")
+
+
+class ProducerSettings(_Section):
+    """The WebSocket -> Kafka producer (``upbit-pipeline produce``)."""
+
+    markets: str = Field(default="all", description="'all' KRW markets or KRW-BTC,KRW-ETH,...")
+    channels: Annotated[tuple[Literal["trade", "ticker", "orderbook", "candle"], ...], NoDecode] = (
+        "trade",
+        "ticker",
+        "orderbook",
+    )
+    compression: Literal["zstd", "lz4"] = "zstd"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    spool_dir: Path = Path("./data/spool")
+    spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    dedup_window: int = Field(
+        default=200_000, ge=1000, description="trades remembered per process to drop repeats"
+    )
+    market_refresh_s: float = Field(default=300.0, ge=5.0)
+    backfill: bool = Field(default=True, description="run the gap backfill worker in-process")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
 
 class LakeSettings(_Section):
@@ -119,6 +157,7 @@ class Settings(BaseSettings):
 
     upbit: UpbitSettings = UpbitSettings()
     broker: BrokerSettings = BrokerSettings()
+    producer: ProducerSettings = ProducerSettings()
     lake: LakeSettings = LakeSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     alerts: AlertSettings = AlertSettings()
@@ -224,5 +263,7 @@ def load_settings(
         return Settings(**nested)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    except SettingsError as exc:  # e.g. an environment value that is not valid JSON
+        raise ConfigError(str(exc).splitlines()[0]) from None
     finally:
         Settings._toml_file = previous
