@@ -120,6 +120,13 @@ class LakeSettings(_Section):
     """Parquet lake root: a local folder by default, ``gs://`` or ``s3://`` in production."""
 
     path: str = Field(default="./data/lake", min_length=1)
+    consumer_group: str = Field(default="upbit-lake", min_length=1)
+    flush_interval_s: float = Field(
+        default=60.0, gt=0, description="maximum latency before buffered records become a file"
+    )
+    max_records_per_file: int = Field(default=500_000, ge=1)
+    max_bytes_per_file: int = Field(default=128 * 1024 * 1024, ge=1024)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class WarehouseSettings(_Section):
@@ -136,6 +143,12 @@ class AlertSettings(_Section):
     slack_webhook: SecretStr | None = Field(
         default=None, description="Slack incoming-webhook URL (secret: never printed)."
     )
+    rules_file: Path | None = Field(
+        default=None, description="TOML file of alert rules and overrides (docs/alerts.md)."
+    )
+    consumer_group: str = Field(default="upbit-alerts", min_length=1)
+    slack_max_attempts: int = Field(default=6, ge=1, le=100)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("slack_webhook")
     @classmethod
