@@ -22,8 +22,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers: most tests wait on sockets and subprocesses, so the 2 cores overlap well.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 demo: setup
 	$(BIN)/upbit-pipeline demo --duration $(DURATION)
