@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -153,6 +154,183 @@ def sim(
             idle_timeout_s=idle_timeout_s,
         )
     )
+
+
+@app.command("broker")
+def broker(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 9092,
+    storage: Annotated[
+        str, typer.Option(help="'memory' (lost on stop) or s3://bucket/ (durable).")
+    ] = "memory",
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu) on loopback, with every topic created."""
+    from upbit_pipeline.streaming.broker import EmbeddedBroker
+
+    settings = _settings(ctx)
+    with EmbeddedBroker(port=port, storage=storage, broker=settings.broker) as embedded:
+        stdout.print(embedded.bootstrap_servers, highlight=False)
+        _wait_for_termination()
+
+
+def _wait_for_termination() -> None:
+    """Block until SIGTERM or SIGINT (Ctrl-C)."""
+    import signal
+    import threading
+
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    done.wait()
+
+
+def _run_service(main: Callable[[asyncio.Event], Awaitable[object]]) -> None:
+    """Run an async service until SIGTERM/SIGINT sets its stop event (a clean, bounded stop)."""
+    import signal
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+ChannelsOpt = Annotated[
+    str | None,
+    typer.Option("--channels", help="Comma list of trade,ticker,orderbook,candle."),
+]
+MarketsOpt = Annotated[
+    str | None, typer.Option("--markets", help="'all' KRW markets or KRW-BTC,KRW-ETH,...")
+]
+
+
+@app.command("produce")
+def produce(
+    ctx: typer.Context,
+    upbit_url: UpbitUrl = None,
+    bootstrap_servers: BootstrapServers = None,
+    markets: MarketsOpt = None,
+    channels: ChannelsOpt = None,
+) -> None:
+    """Stream Upbit's WebSocket into the Kafka-protocol log (with gap detection and backfill)."""
+    from upbit_pipeline.streaming.producer import run_producer
+
+    settings = _settings(
+        ctx,
+        upbit__url=upbit_url,
+        broker__bootstrap_servers=bootstrap_servers,
+        producer__markets=markets,
+        producer__channels=channels,
+    )
+    _run_service(lambda stop: run_producer(settings, stop=stop))
+
+
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    upbit_url: UpbitUrl = None,
+    bootstrap_servers: BootstrapServers = None,
+) -> None:
+    """Repair trade gaps: read upbit.gaps, fetch the missed trades over REST, publish them."""
+    from upbit_pipeline.streaming.backfill import run_backfill
+
+    settings = _settings(ctx, upbit__url=upbit_url, broker__bootstrap_servers=bootstrap_servers)
+    _run_service(lambda stop: run_backfill(settings, stop=stop))
+
+
+alert_app = typer.Typer(
+    help="Real-time anomaly alerts (observational: they never trade).",
+    invoke_without_command=True,
+)
+app.add_typer(alert_app, name="alert")
+
+
+def _utc_time(value: str, flag: str) -> datetime:
+    """``2025-05-15`` or ``2025-05-15T09:35`` (UTC unless an offset is given) -> aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{flag} must be an ISO date or time, e.g. 2025-05-15T09:00 (got {value!r})"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _market_list(spec: str | None) -> list[str] | None:
+    if spec is None or spec.strip().lower() == "all":
+        return None
+    return [code.strip().upper() for code in spec.split(",") if code.strip()]
+
+
+@alert_app.callback()
+def alert(
+    ctx: typer.Context,
+    upbit_url: UpbitUrl = None,
+    bootstrap_servers: BootstrapServers = None,
+    lake: LakePath = None,
+    slack_webhook: SlackWebhook = None,
+    replay: Annotated[
+        str | None,
+        typer.Option("--replay", help="Replay a capture file or 'lake' (with --from/--to)."),
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Replay start, UTC.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Replay end, UTC.")] = None,
+    markets: MarketsOpt = None,
+) -> None:
+    """Run the alert worker on upbit.trade and upbit.ticker (or --replay history)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(
+        ctx,
+        upbit__url=upbit_url,
+        broker__bootstrap_servers=bootstrap_servers,
+        lake__path=lake,
+        alerts__slack_webhook=slack_webhook,
+    )
+    if replay is not None:
+        from upbit_pipeline.alerts import run_replay
+
+        result = run_replay(
+            settings,
+            replay,
+            start=_utc_time(start, "--from") if start else None,
+            end=_utc_time(end, "--to") if end else None,
+            markets=_market_list(markets),
+        )
+        stdout.print(str(result), highlight=False, soft_wrap=True)
+        return
+    from upbit_pipeline.alerts import run_alert_worker
+
+    _run_service(lambda stop: run_alert_worker(settings, stop=stop))
+
+
+@alert_app.command("backtest")
+def alert_backtest(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="Start, UTC (inclusive).")],
+    end: Annotated[str, typer.Option("--to", help="End, UTC (exclusive).")],
+    markets: MarketsOpt = None,
+    source: Annotated[
+        str, typer.Option(help="'lake', 'rest' (1-minute candles) or a candle CSV/JSON file.")
+    ] = "lake",
+    upbit_url: UpbitUrl = None,
+    lake: LakePath = None,
+) -> None:
+    """Run the alert rules over history and print the alerts they would have raised."""
+    from upbit_pipeline.alerts import run_backtest
+
+    settings = _settings(ctx, upbit__url=upbit_url, lake__path=lake)
+    result = run_backtest(
+        settings,
+        _utc_time(start, "--from"),
+        _utc_time(end, "--to"),
+        _market_list(markets),
+        source,
+    )
+    stdout.print(str(result), highlight=False, soft_wrap=True)
 
 
 def _number(value: float) -> str:

@@ -60,8 +60,8 @@ def producer_config(
         "linger.ms": linger_ms,
         "batch.size": 1_000_000,
         "message.timeout.ms": 0,
-        "queue.buffering.max.messages": 200_000,
-        "queue.buffering.max.kbytes": 256 * 1024,
+        "queue.buffering.max.messages": 50_000,
+        "queue.buffering.max.kbytes": 64 * 1024,
     }
 
 

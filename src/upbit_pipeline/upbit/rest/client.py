@@ -160,6 +160,19 @@ class UpbitRestClient:
         ``cursor``: a ``sequential_id``, continue with trades before it. ``days_ago``: 1..7 (UTC
         days back). ``to``: ``HHmmss`` or ``HH:mm:ss`` UTC within that day.
         """
+        body = await self.trades_raw(market, count=count, cursor=cursor, days_ago=days_ago, to=to)
+        return decode_trades_rest(body)
+
+    async def trades_raw(
+        self,
+        market: str,
+        *,
+        count: int = 500,
+        cursor: int | None = None,
+        days_ago: int | None = None,
+        to: str | None = None,
+    ) -> bytes:
+        """Like :meth:`trades`, but Upbit's body as it came: the log stores exchange bytes."""
         params: Params = {"market": market, "count": max(1, min(count, TRADE_PAGE_MAX))}
         if cursor is not None:
             params["cursor"] = cursor
@@ -167,7 +180,7 @@ class UpbitRestClient:
             params["days_ago"] = days_ago
         if to is not None:
             params["to"] = to
-        return decode_trades_rest(await self._get("/trades/ticks", params))
+        return await self._get("/trades/ticks", params)
 
     def trades_iter(
         self,

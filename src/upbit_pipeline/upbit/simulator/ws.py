@@ -79,9 +79,12 @@ class Conn:
         self.last_io = time.monotonic()
         self.requests: deque[float] = deque()
         self.status_task: asyncio.Task[None] | None = None
+        self.aborted = False
 
     # -- Subscriber protocol --------------------------------------------------------------------
     def push(self, data: bytes) -> None:
+        if self.aborted:
+            return  # the socket is gone; the hub drops this conn when its handler ends
         self.queue.append(data)
         if len(self.queue) > MAX_QUEUE:
             log.warning("conn_id=%s slow consumer, aborting", self.id)
@@ -89,6 +92,8 @@ class Conn:
         self.wake.set()
 
     def abort(self) -> None:
+        self.aborted = True
+        self.queue.clear()
         if self.transport is not None:
             self.transport.abort()
 

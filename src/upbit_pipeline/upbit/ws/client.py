@@ -4,8 +4,10 @@ Guarantees (what ``frames()`` yields and what it never does):
 
 * Every data frame received on any connection is yielded once, as :class:`RawFrame` with its
   exact bytes, the local receive time (``time.time_ns()``) and a ``conn_id`` unique per connect
-  (``"<shard>-<n>"``). Keepalive ``{"status":"UP"}`` frames are consumed and counted, not
-  yielded. Frames of one connection come in receive order.
+  (``"<shard>-<n>"``, or ``"<prefix>-<shard>-<n>"`` with ``WsConfig.conn_prefix``, which a
+  long-running producer sets per process so ids stay unique across restarts). Keepalive
+  ``{"status":"UP"}`` frames are consumed and counted, not yielded. Frames of one connection
+  come in receive order.
 * Delivery is at-most-once per connection: frames the exchange sent while a connection was down
   are *not* recovered here. A new ``conn_id`` marks every reconnect, so downstream can record a
   gap per ``(conn_id, market)`` and backfill trades/candles over REST.
@@ -19,6 +21,11 @@ Guarantees (what ``frames()`` yields and what it never does):
   backpressure) instead of growing memory (cryptofeed's unbounded queue).
 * Reconnects: capped exponential backoff with full jitter per shard, and at most
   ``connects_per_s`` (Upbit: 5/s per IP) connects across the whole client.
+* Interruptions are reported: ``on_event`` (optional) is called with a :class:`ConnEvent` when a
+  connection ends and will be replaced (``reconnect``, or ``silence`` for the watchdog) and when
+  a live connection's subscription is replaced by a new request (``resubscribe``), with the codes
+  it carried. It is called before any frame of the replacing connection is queued, so a
+  consumer that sees a new ``conn_id`` already knows why the old one ended.
 * An error frame whose name says our request is wrong (``NO_TICKET``, ``INVALID_PARAM``, ...)
   is raised from ``frames()`` as :class:`WebSocketErrorFrame` (terminal); other error names are
   counted and the connection reconnects.
@@ -30,10 +37,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from upbit_pipeline.upbit.errors import WebSocketErrorFrame
 from upbit_pipeline.upbit.rest.limiter import SlidingWindow
@@ -52,7 +59,7 @@ from upbit_pipeline.upbit.ws.subscription import (
     plan_shards,
 )
 
-__all__ = ["UpbitWebSocket", "WsConfig", "WsStats"]
+__all__ = ["ConnEvent", "ConnEventReason", "UpbitWebSocket", "WsConfig", "WsStats"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,27 @@ class WsConfig:
     connects_per_s: int = 5
     queue_max: int = 10_000
     realtime_only_on_reconnect: frozenset[str] = frozenset()
+    conn_prefix: str = ""  # conn_id = "<prefix>-<shard>-<n>" when set (unique per process)
+
+
+ConnEventReason = Literal["reconnect", "silence", "resubscribe"]
+
+
+@dataclass(frozen=True)
+class ConnEvent:
+    """A connection's stream was interrupted: frames of ``codes`` may be missing after it.
+
+    ``reconnect``/``silence``: the connection ``conn_id`` ended (``detail`` says how) and a new
+    one will follow. ``resubscribe``: ``conn_id`` stays up but its subscription is being replaced
+    (a new request, with snapshots, follows). ``codes`` are the codes carried *before* the event.
+    """
+
+    reason: ConnEventReason
+    conn_id: str
+    shard: int
+    codes: tuple[str, ...]
+    detail: str = ""
+    at_ns: int = 0  # time.time_ns() when the client noticed
 
 
 @dataclass
@@ -91,6 +119,7 @@ class _Shard:
         self.index = index
         self.codes = codes
         self.connects = 0
+        self.conn_id: str | None = None  # the live (or last) connection of this shard
         self.resubscribe = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -114,8 +143,10 @@ class UpbitWebSocket:
         *,
         fmt: str = "SIMPLE",
         config: WsConfig | None = None,
+        on_event: Callable[[ConnEvent], None] | None = None,
     ) -> None:
         self.url = url
+        self.on_event = on_event
         self.channels = list(channels)
         self.fmt = fmt
         self.config = config or WsConfig()
@@ -190,13 +221,15 @@ class UpbitWebSocket:
             shard = self._shards[index]
             if new_codes == shard.codes:
                 continue
-            shard.codes = new_codes
+            old_codes, shard.codes = shard.codes, new_codes
             running = shard.task is not None and not shard.task.done()
             if not new_codes:
                 if running and shard.task is not None:
                     shard.task.cancel()
                 self._stats.connections.pop(index, None)
             elif running:
+                if shard.conn_id is not None:
+                    self._notify("resubscribe", shard, shard.conn_id, old_codes, "codes changed")
                 shard.resubscribe.set()
             elif self._started and not self._closed:
                 self._launch(shard)
@@ -233,6 +266,22 @@ class UpbitWebSocket:
 
     # -- connection loop -----------------------------------------------------------------------
 
+    def _notify(
+        self,
+        reason: ConnEventReason,
+        shard: _Shard,
+        conn_id: str,
+        codes: Sequence[str],
+        detail: str,
+    ) -> None:
+        if self.on_event is None:
+            return
+        event = ConnEvent(reason, conn_id, shard.index, tuple(codes), detail, time.time_ns())
+        try:
+            self.on_event(event)
+        except Exception:  # a faulty observer must not stop the sockets
+            log.exception("on_event callback failed", extra={"conn_id": conn_id})
+
     def _launch(self, shard: _Shard) -> None:
         shard.task = asyncio.create_task(
             self._run_shard(shard), name=f"upbit-ws-shard-{shard.index}"
@@ -261,6 +310,9 @@ class UpbitWebSocket:
             if not shard.codes:
                 return
             conn_id = f"{shard.index}-{shard.connects}"
+            if self.config.conn_prefix:
+                conn_id = f"{self.config.conn_prefix}-{conn_id}"
+            shard.conn_id = conn_id
             realtime_only = (
                 self.config.realtime_only_on_reconnect if shard.connects else frozenset()
             )
@@ -287,6 +339,7 @@ class UpbitWebSocket:
                     resubscribe=shard.resubscribe,
                 )
                 reason = "closed"
+                kind: ConnEventReason = "reconnect"
             except asyncio.CancelledError:
                 self._retire(stats)
                 raise
@@ -297,13 +350,15 @@ class UpbitWebSocket:
                     self._retire(stats)
                     await self._queue.put(exc)
                     return
-                reason = f"error frame {exc.name}"
+                reason, kind = f"error frame {exc.name}", "reconnect"
             except SilenceError as exc:
                 self._stats.silence_reconnects += 1
-                reason = str(exc)
+                reason, kind = str(exc), "silence"
             except Exception as exc:  # ConnectionClosed, InvalidHandshake, OSError, TimeoutError
-                reason = repr(exc)
+                reason, kind = repr(exc), "reconnect"
             self._retire(stats)
+            if stats.connected_ns:  # it carried data; a failed connect interrupted nothing new
+                self._notify(kind, shard, conn_id, shard.codes, reason)
             if time.monotonic() - started >= self.config.stable_after_s:
                 attempt = 0
             delay = random.uniform(
