@@ -1,6 +1,7 @@
 """SIGKILL the producer process (``python -m upbit_pipeline produce``) and start it again: a
-consumer reading the topics meanwhile never sees an error, and the restart is recorded as a
-``producer_restart`` gap per stream, starting at the last record the first process had written."""
+consumer reading the topics meanwhile never sees an error, the restart is recorded as a
+``producer_restart`` gap per stream, starting at the last record the first process had written,
+and the restarted producer's in-process backfill repairs the trade gaps from REST."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ import pytest
 from confluent_kafka import Consumer
 
 from tests.streaming.conftest import wait_for
+from tests.streaming.test_backfill import truth_ids
 from upbit_pipeline.streaming.continuity import CHECKPOINT_FILE
 from upbit_pipeline.streaming.gaps import GapEvent, decode_gap
 from upbit_pipeline.streaming.kafka import consumer_config
-from upbit_pipeline.streaming.records import RecordHeaders
+from upbit_pipeline.streaming.records import FORMAT_REST, RecordHeaders
 from upbit_pipeline.streaming.topics import TopicNames
+from upbit_pipeline.upbit.decode import decode_frame, decode_trades_rest
+from upbit_pipeline.upbit.models import Trade
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +44,8 @@ class Reader(threading.Thread):
         self.counts: dict[str, int] = {}
         self.conn_prefixes: set[str] = set()
         self.gaps: list[GapEvent] = []
+        self.trades: set[tuple[str, int]] = set()  # (market, sequential_id), live or backfilled
+        self.backfilled: set[tuple[str, int]] = set()
 
     def run(self) -> None:
         consumer = Consumer(self.config)
@@ -55,19 +61,29 @@ class Reader(threading.Thread):
                     if topic == TOPICS.gaps:
                         self.gaps.append(decode_gap(msg.value() or b""))
                     else:
-                        conn = RecordHeaders.decode(msg.headers()).conn_id
-                        self.conn_prefixes.add(conn.rsplit("-", 2)[0])
+                        headers = RecordHeaders.decode(msg.headers())
+                        if headers.fmt == FORMAT_REST:
+                            trades = decode_trades_rest(b"[" + (msg.value() or b"") + b"]")
+                            self.backfilled.update((t.code, t.sequential_id) for t in trades)
+                        else:
+                            self.conn_prefixes.add(headers.conn_id.rsplit("-", 2)[0])
+                            trades = [
+                                m for m in decode_frame(msg.value() or b"") if isinstance(m, Trade)
+                            ]
+                        self.trades.update((t.code, t.sequential_id) for t in trades)
         except Exception as exc:  # surfaced by the test
             self.errors.append(repr(exc))
         finally:
             consumer.close()
 
 
-def start_producer(sim, broker, spool: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_producer(
+    sim, broker, spool: Path, log: Path, *, backfill: bool
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "UPBIT_PIPELINE_PRODUCER__SPOOL_DIR": str(spool),
-        "UPBIT_PIPELINE_PRODUCER__BACKFILL": "false",
+        "UPBIT_PIPELINE_PRODUCER__BACKFILL": "true" if backfill else "false",
     }
     command = [
         sys.executable, "-m", "upbit_pipeline", "--log-format", "text", "produce",
@@ -97,7 +113,7 @@ async def test_sigkill_and_restart_records_producer_restart_gaps(
     spool, log = tmp_path / "spool", tmp_path / "producer.log"
     reader = Reader(broker.settings)
     reader.start()
-    first = start_producer(sim, broker, spool, log)
+    first = start_producer(sim, broker, spool, log, backfill=False)
     second = None
     try:
         await wait_for(
@@ -113,7 +129,7 @@ async def test_sigkill_and_restart_records_producer_restart_gaps(
         killed_at = time.time()
         before = checkpointed(spool)
 
-        second = start_producer(sim, broker, spool, log)
+        second = start_producer(sim, broker, spool, log, backfill=True)
         streams = {(m, c) for m in sim.markets for c in ("trade", "ticker")}
         await wait_for(
             lambda: {(g.market, g.channel) for g in reader.gaps} >= streams,
@@ -121,6 +137,17 @@ async def test_sigkill_and_restart_records_producer_restart_gaps(
             "a producer_restart gap per stream",
         )
         await wait_for(lambda: len(reader.conn_prefixes) == 2, 10, "records from both processes")
+        # The restarted producer's backfill repairs every trade gap: all ground-truth trades of
+        # the gap's range end up in the log (live before the kill, live after, or backfilled).
+        wanted: set[tuple[str, int]] = set()
+        for gap in reader.gaps:
+            if gap.channel == "trade":
+                ids = await truth_ids(sim.base_url, gap.market, gap.from_ms, gap.to_ms)
+                wanted.update((gap.market, i) for i in ids)
+        await wait_for(lambda: wanted <= reader.trades, 60, "backfilled restart gaps")
+        # KRW-BTC trades several times a simulated second: the kill did miss trades, and only
+        # the backfill can have brought them.
+        assert wanted & reader.backfilled
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, log.read_text()[-3000:]
     finally:
