@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,gcs,s3]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,gcs,s3,airflow]'
 	touch $(STAMP)
 
 lint: setup
