@@ -116,3 +116,45 @@ def test_broker_command_prints_address_and_stops_on_sigterm() -> None:
     with socket.socket() as sock:
         sock.settimeout(1)
         assert sock.connect_ex((host, int(port))) != 0
+
+
+def test_s3_storage_survives_a_broker_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--storage s3://…`` keeps the log across broker restarts (moto as the S3 endpoint)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from upbit_pipeline.streaming.broker import free_port
+
+    s3_port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        for key, value in {
+            "AWS_ENDPOINT": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(key, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="tansu")
+        port = free_port()
+        with EmbeddedBroker(port=port, storage="s3://tansu/") as first:
+            producer = Producer({**client_config(first.settings), "enable.idempotence": True})
+            for i in range(20):
+                producer.produce("upbit.trade", key=b"KRW-BTC", value=b"%d" % i, partition=0)
+            assert producer.flush(20) == 0
+        with EmbeddedBroker(port=port, storage="s3://tansu/") as second:
+            consumer = Consumer(consumer_config(second.settings, "t-s3"))
+            consumer.assign([TopicPartition("upbit.trade", 0, 0)])
+            values: list[bytes] = []
+            deadline = time.monotonic() + 20
+            while len(values) < 20 and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is not None and message.error() is None:
+                    values.append(message.value() or b"")
+            consumer.close()
+        assert values == [b"%d" % i for i in range(20)]
+    finally:
+        server.stop()
