@@ -22,9 +22,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Two workers: most tests wait on sockets and subprocesses, so the 2 cores overlap well.
+# Two workers: most tests wait on sockets and subprocesses, so the 2 cores overlap well; the
+# heavy ones share one worker (see tests/conftest.py).
 test: lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 demo: setup
 	$(BIN)/upbit-pipeline demo --duration $(DURATION)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "upbit_pipeline"
 ORDER = ["upbit", "streaming", "lake", "alerts", "batch", "ops", "cli"]
-FOUNDATION = {"errors", "settings", "logs", "__init__"}
+FOUNDATION = {"errors", "settings", "logs", "service", "__init__"}
 
 
 def _layer_of(module: str) -> str | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -238,7 +239,311 @@ def backfill(
     from upbit_pipeline.streaming.backfill import run_backfill
 
     settings = _settings(ctx, upbit__url=upbit_url, broker__bootstrap_servers=bootstrap_servers)
-    _run_service(lambda stop: run_backfill(settings, stop=stop))
+    port = settings.producer.backfill_metrics_port
+    _run_service(lambda stop: run_backfill(settings, stop=stop, metrics_port=port))
+
+
+@app.command("consume")
+def consume(
+    ctx: typer.Context,
+    bootstrap_servers: BootstrapServers = None,
+    lake: LakePath = None,
+) -> None:
+    """Write every record of the channel topics into the Parquet lake, exactly once."""
+    import signal
+    import threading
+
+    from upbit_pipeline.lake import run_consumer
+
+    settings = _settings(ctx, broker__bootstrap_servers=bootstrap_servers, lake__path=lake)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stats = run_consumer(settings, stop=stop)
+    stderr.print(f"consumer stopped: {stats}", highlight=False, soft_wrap=True)
+
+
+lake_app = typer.Typer(help="Inspect the Parquet lake.", no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
+
+
+@lake_app.command("verify")
+def lake_verify(
+    ctx: typer.Context,
+    lake: LakePath = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="One UTC trading day, YYYY-MM-DD.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Report duplicate and missing offsets per partition, and duplicate trades.
+
+    Exit code 0 when the lake holds every record exactly once, 1 otherwise.
+    """
+    import datetime as dt
+
+    from upbit_pipeline.lake import verify_lake
+
+    settings = _settings(ctx, lake__path=lake)
+    day = None
+    if date is not None:
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError:
+            raise UserError(f"--date must be YYYY-MM-DD (got {date!r})") from None
+    report = verify_lake(settings.lake.path, day)
+    if as_json:
+        stdout.print(report.to_json(), highlight=False, soft_wrap=True)
+    else:
+        stdout.print(report.render(), highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+batch_app = typer.Typer(
+    help="The batch medallion for one UTC trading day (00:00 UTC = 09:00 KST).",
+    no_args_is_help=True,
+)
+app.add_typer(batch_app, name="batch")
+
+DateOpt = Annotated[str, typer.Option("--date", help="UTC trading day D, YYYY-MM-DD.")]
+
+
+def _trading_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--date must be YYYY-MM-DD (got {value!r})") from None
+
+
+@batch_app.command("raw")
+def batch_raw(
+    ctx: typer.Context,
+    day: DateOpt,
+    markets: MarketsOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Skip markets already fetched for D.")
+    ] = True,
+    upbit_url: UpbitUrl = None,
+    lake: LakePath = None,
+) -> None:
+    """Fetch D's market list, 1-minute and day candles from REST into the raw lake."""
+    from upbit_pipeline.batch import BatchStepError, run_step
+
+    settings = _settings(ctx, upbit__url=upbit_url, lake__path=lake)
+    try:
+        marker = run_step(
+            settings, _trading_day(day), "raw", markets=_market_list(markets), resume=resume
+        )
+    except BatchStepError as exc:
+        raise UpbitPipelineError(str(exc)) from None
+    stdout.print_json(json.dumps(marker.__dict__, default=str))
+
+
+@batch_app.command("run")
+def batch_run(
+    ctx: typer.Context,
+    day: DateOpt,
+    steps: Annotated[
+        str, typer.Option("--steps", help="Comma list of raw,silver,gold (in that order).")
+    ] = "raw,silver,gold",
+    markets: MarketsOpt = None,
+    upbit_url: UpbitUrl = None,
+    lake: LakePath = None,
+    warehouse: WarehousePath = None,
+) -> None:
+    """Run raw -> silver -> gold for D in-process (dbt runs programmatically); no Airflow needed.
+
+    Exit code 0 when every step succeeded, 1 otherwise (each step writes its build marker).
+    """
+    from upbit_pipeline.batch import STEPS, run_batch
+
+    wanted = [step.strip() for step in steps.split(",") if step.strip()]
+    unknown = sorted(set(wanted) - set(STEPS))
+    if unknown or not wanted:
+        raise UserError(f"--steps must be a comma list of {', '.join(STEPS)} (got {steps!r})")
+    settings = _settings(ctx, upbit__url=upbit_url, lake__path=lake, warehouse__path=warehouse)
+    result = run_batch(settings, _trading_day(day), wanted, markets=_market_list(markets))
+    stdout.print_json(json.dumps(result.as_dict(), default=str))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+ops_app = typer.Typer(help="Operations: systemd units, failure notices, watchdogs.")
+app.add_typer(ops_app, name="ops")
+
+
+@ops_app.command("render-units")
+def ops_render_units(
+    output: Annotated[Path, typer.Option("--output", help="Directory to write the units to.")],
+    prefix: Annotated[str, typer.Option(help="Unit name prefix.")] = "upbit-pipeline",
+    user: Annotated[str, typer.Option(help="Dedicated service user.")] = "upbit",
+    group: Annotated[str | None, typer.Option(help="Group (default: the user's).")] = None,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="EnvironmentFile= with settings/secrets.")
+    ] = Path("/etc/upbit-pipeline/upbit-pipeline.env"),
+    config_file: Annotated[
+        Path | None, typer.Option("--config-file", help="TOML settings passed as --config.")
+    ] = None,
+    executable: Annotated[Path, typer.Option(help="The installed upbit-pipeline binary.")] = Path(
+        "/opt/upbit-pipeline/venv/bin/upbit-pipeline"
+    ),
+    read_write_path: Annotated[
+        list[Path] | None,
+        typer.Option("--read-write-path", help="Writable path (repeat), e.g. the lake folder."),
+    ] = None,
+    watchdog_s: Annotated[int, typer.Option("--watchdog-s", help="WatchdogSec=.", min=1)] = 30,
+    services: Annotated[str | None, typer.Option(help="Comma list (default: all).")] = None,
+) -> None:
+    """Write systemd units (with watchdogs and failure notices) for this install."""
+    from upbit_pipeline.ops import UnitOptions, write_units
+
+    extra: dict[str, Any] = {}
+    if services:
+        extra["services"] = tuple(x.strip() for x in services.split(",") if x.strip())
+    try:
+        options = UnitOptions(
+            prefix=prefix,
+            user=user,
+            group=group,
+            env_file=env_file,
+            config_file=config_file,
+            executable=executable,
+            read_write_paths=tuple(read_write_path or ()),
+            watchdog_s=watchdog_s,
+            **extra,
+        )
+        written = write_units(output, options)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for path in written:
+        stdout.print(str(path), highlight=False)
+
+
+@ops_app.command("notify-failure")
+def ops_notify_failure(
+    ctx: typer.Context,
+    unit: Annotated[str, typer.Argument(help="The unit that stopped (%n).")],
+    from_env: Annotated[
+        bool, typer.Option("--from-env", help="Read SERVICE_RESULT/EXIT_* set by systemd.")
+    ] = False,
+    final: Annotated[
+        bool, typer.Option("--final", help="OnFailure=: systemd gave up restarting.")
+    ] = False,
+    result: Annotated[str, typer.Option(help="Result when not --from-env.")] = "unknown",
+    journal_lines: Annotated[int, typer.Option(help="Journal lines to attach.", min=0)] = 20,
+) -> None:
+    """Post a crash or hang of UNIT to Slack (an ExecStopPost=/OnFailure= hook; exits 0)."""
+    from upbit_pipeline.ops import FailureEvent, notify_failure
+
+    settings = _settings(ctx)
+    if from_env:
+        event = FailureEvent.from_env(unit)
+        if final:
+            event = dataclasses.replace(event, final=True)
+    else:
+        event = FailureEvent(unit, result=result, final=final)
+    outcome = notify_failure(
+        event,
+        settings.ops.webhook(settings.alerts),
+        state_dir=settings.ops.state_dir,
+        journal_lines=journal_lines,
+    )
+    if outcome.text and not outcome.posted:
+        stdout.print(outcome.text, highlight=False, soft_wrap=True)
+
+
+@ops_app.command("notify-recovery")
+def ops_notify_recovery(
+    ctx: typer.Context, unit: Annotated[str, typer.Argument(help="The unit that started.")]
+) -> None:
+    """After a start: when UNIT had failed, post that it is back (an ExecStartPost= hook)."""
+    from upbit_pipeline.ops import notify_recovery
+
+    settings = _settings(ctx)
+    outcome = notify_recovery(
+        unit, settings.ops.webhook(settings.alerts), state_dir=settings.ops.state_dir
+    )
+    if outcome.text and not outcome.posted:
+        stdout.print(outcome.text, highlight=False, soft_wrap=True)
+
+
+@ops_app.command("watch")
+def ops_watch(ctx: typer.Context, bootstrap_servers: BootstrapServers = None) -> None:
+    """Data-level watchdogs: no trades for a while, or a stalled lake consumer -> Slack."""
+    import signal
+    import threading
+
+    from upbit_pipeline.ops import Watcher, WatchOptions
+    from upbit_pipeline.service import Liveness
+
+    settings = _settings(ctx, broker__bootstrap_servers=bootstrap_servers)
+    ops = settings.ops
+    options = WatchOptions(
+        interval_s=ops.watch_interval_s,
+        no_trades_s=ops.no_trades_s,
+        consumer_stall_s=ops.consumer_stall_s,
+        repeat_s=ops.repeat_s,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Watcher(settings, ops.webhook(settings.alerts), options).run(stop, Liveness.from_env())
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    bootstrap_servers: BootstrapServers = None,
+    lake: LakePath = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    part: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only these checks: broker, channels, consumer, lake, alerts, batch, report."
+        ),
+    ] = None,
+) -> None:
+    """Health of every part as a table. Exit code 1 when any check fails."""
+    from upbit_pipeline.ops import StatusOptions, collect_status
+
+    settings = _settings(ctx, broker__bootstrap_servers=bootstrap_servers, lake__path=lake)
+    report = collect_status(
+        settings, StatusOptions(stale_after_s=settings.ops.status_stale_after_s), parts=part or ()
+    )
+    if as_json:
+        stdout.print(report.to_json(), highlight=False, soft_wrap=True)
+    else:
+        stdout.print(report.render())
+    raise typer.Exit(1 if report.state == "fail" else 0)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="UTC trading day D, YYYY-MM-DD (default: yesterday, UTC)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Comma list of slack,console,html (default: all available)."),
+    ] = None,
+    lake: LakePath = None,
+    warehouse: WarehousePath = None,
+    slack_webhook: SlackWebhook = None,
+) -> None:
+    """The daily volatility report for D, with an explicit fallback; never silent.
+
+    Exit codes: 0 normal, 3 fallback to an earlier day, 4 no data, 1 an output failed.
+    """
+    from upbit_pipeline.batch.report import run_report
+
+    settings = _settings(
+        ctx, lake__path=lake, warehouse__path=warehouse, alerts__slack_webhook=slack_webhook
+    )
+    when = _trading_day(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    outputs = None if to is None else [x.strip() for x in to.split(",") if x.strip()]
+    outcome = run_report(settings, when, outputs)
+    raise typer.Exit(outcome.exit_code)
 
 
 alert_app = typer.Typer(

@@ -107,6 +107,9 @@ class ProducerSettings(_Section):
     market_refresh_s: float = Field(default=300.0, ge=5.0)
     backfill: bool = Field(default=True, description="run the gap backfill worker in-process")
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    backfill_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="metrics of a standalone `backfill` worker"
+    )
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -158,6 +161,27 @@ class AlertSettings(_Section):
         return value
 
 
+class OpsSettings(_Section):
+    """Operations: failure notices, application watchdogs and ``status`` thresholds."""
+
+    slack_webhook: SecretStr | None = Field(
+        default=None, description="webhook for ops notices; none = alerts.slack_webhook"
+    )
+    state_dir: Path | None = Field(
+        default=None, description="none = $STATE_DIRECTORY/ops under systemd, else ./data/ops"
+    )
+    watch_interval_s: float = Field(default=30.0, gt=0)
+    no_trades_s: float = Field(default=300.0, gt=0)
+    consumer_stall_s: float = Field(default=300.0, gt=0)
+    repeat_s: float = Field(default=3600.0, gt=0)
+    status_stale_after_s: float = Field(default=120.0, gt=0)
+
+    def webhook(self, alerts: AlertSettings) -> str | None:
+        """The webhook ops notices go to: its own, else the alerts one, else none."""
+        secret = self.slack_webhook or alerts.slack_webhook
+        return secret.get_secret_value() if secret is not None else None
+
+
 class Settings(BaseSettings):
     """Every setting of upbit-pipeline. docs/configuration.md lists them all."""
 
@@ -174,6 +198,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = LakeSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     alerts: AlertSettings = AlertSettings()
+    ops: OpsSettings = OpsSettings()
 
     _toml_file: ClassVar[Path | None] = None
 

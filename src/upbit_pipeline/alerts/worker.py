@@ -50,6 +50,7 @@ from upbit_pipeline.alerts.sinks import (
     write_lake_alerts,
 )
 from upbit_pipeline.errors import TransientError, UpbitPipelineError
+from upbit_pipeline.service import AlertCollector, Liveness, serve_metrics
 from upbit_pipeline.settings import Settings
 from upbit_pipeline.streaming.kafka import consumer_config, producer_config
 from upbit_pipeline.streaming.records import FORMAT_REST, H_FORMAT, H_RECV_NS
@@ -114,13 +115,20 @@ class AlertWorker:
         self._pending: list[Alert] = []
         self._console = ConsoleSink() if settings.alerts.console else None
         self._jsonl: JsonlSink | None = None
+        self._live = Liveness.disabled()  # ops: set by run() when it is the service
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     # -- run -----------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> WorkerStats:
+    async def run(self, stop: asyncio.Event, liveness: Liveness | None = None) -> WorkerStats:
+        """Warm up, then decide on every record until ``stop`` is set.
+
+        ``liveness`` (ops): READY after the warm-up and the subscription, then WATCHDOG and
+        STATUS from the consume loop, so a stuck engine thread stops the pings.
+        """
+        self._live = liveness or Liveness.disabled()
         alerts_cfg = self.settings.alerts
         self._jsonl = JsonlSink(alerts_cfg.jsonl_path)
         webhook = alerts_cfg.slack_webhook
@@ -144,12 +152,20 @@ class AlertWorker:
                     if delivery_task is not None:
                         await delivery_task
         finally:
+            self._live.stopping()
             self._jsonl.close()
             self._pool.shutdown(wait=False)
         log.info(
             "alert worker stopped: %d records, %d alerts", self.stats.records, self.stats.alerts
         )
         return self.stats
+
+    def _status_line(self) -> str:
+        s = self.stats
+        return (
+            f"{s.records} records, {s.alerts} alerts, {s.delivery.delivered} delivered, "
+            f"{s.delivery.undelivered} undelivered"
+        )
 
     def _mark(self, mark: DeliveryMark) -> None:
         if self._jsonl is not None:
@@ -172,8 +188,10 @@ class AlertWorker:
         await self._call(lambda: consumer.subscribe(topics, on_assign=on_assign))
         last_commit = last_markets = time.monotonic()
         dirty = False
+        self._live.ready("deciding")
         try:
             while not stop.is_set():
+                self._live.ping(self._status_line)
                 alerts = await self._call(self._poll_batch, consumer)
                 if alerts:
                     await self._publish(alerts, producer, delivery)
@@ -366,8 +384,14 @@ def _headers(message: Message) -> tuple[int, str]:
 
 
 async def run_alert_worker(settings: Settings, *, stop: asyncio.Event) -> WorkerStats:
-    """The ``alert`` command: one :class:`AlertWorker` until ``stop`` is set."""
-    return await AlertWorker(settings).run(stop)
+    """The ``alert`` command: one :class:`AlertWorker` until ``stop`` is set.
+
+    As a service: systemd notify/watchdog when ``$NOTIFY_SOCKET`` is set, and ``/metrics`` when
+    ``alerts.metrics_port`` is set.
+    """
+    worker = AlertWorker(settings)
+    with serve_metrics(settings.alerts.metrics_port, AlertCollector(lambda: worker.stats)):
+        return await worker.run(stop, Liveness.from_env())
 
 
 def jsonl_status(path: Path) -> dict[str, int]:

@@ -28,6 +28,7 @@ import msgspec
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from upbit_pipeline.errors import TerminalError, TransientError
+from upbit_pipeline.service import BackfillCollector, Liveness, serve_metrics
 from upbit_pipeline.settings import Settings
 from upbit_pipeline.streaming.backfill_fetch import (
     TRADE_PAGE_MAX,
@@ -172,13 +173,19 @@ class BackfillWorker:
         self._page_size = page_size
         self._skew_days = 0  # exchange's UTC day minus ours, learned from the data
         self._kafka: ThreadPoolExecutor | None = None
+        self._live = Liveness.disabled()  # ops: set by run() when it is the service
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking consumer call on the worker's one Kafka thread."""
         return await asyncio.get_running_loop().run_in_executor(self._kafka, fn, *args)
 
-    async def run(self, stop: asyncio.Event) -> BackfillStats:
-        """Repair gaps until ``stop`` is set; returns the stats. Nothing half-done is committed."""
+    async def run(self, stop: asyncio.Event, liveness: Liveness | None = None) -> BackfillStats:
+        """Repair gaps until ``stop`` is set; returns the stats. Nothing half-done is committed.
+
+        ``liveness`` (ops): READY once subscribed; WATCHDOG from the poll loop and while a gap
+        is being repaired or a ban waited out (both await on this event loop).
+        """
+        self._live = live = liveness or Liveness.disabled()
         broker = self.settings.broker
         # Every consumer call runs on this one thread: a librdkafka consumer is not meant to be
         # used from two threads at once, and close() must wait for a poll still in flight.
@@ -201,11 +208,14 @@ class BackfillWorker:
         )
         try:
             await self._call(consumer.subscribe, [self.topics.gaps])
+            live.ready("repairing gaps")
             while not stop.is_set():
+                live.ping(self._status_line)
                 messages = await self._call(consumer.consume, self._batch_size, 0.2)
                 if messages:
                     await self._handle_batch(consumer, producer, client, messages, stop)
         finally:
+            live.stopping()
             remaining = await asyncio.to_thread(producer.flush, 10.0)
             if remaining:
                 log.warning("backfill stopped with %d records unflushed (not committed)", remaining)
@@ -215,6 +225,10 @@ class BackfillWorker:
                 await client.aclose()
             log.info("backfill worker stopped: %s", self.stats)
         return self.stats
+
+    def _status_line(self) -> str:
+        s = self.stats
+        return f"{s.gaps_seen} gaps, {s.gaps_repaired} repaired, {s.trades_published} trades"
 
     @property
     def stats(self) -> BackfillStats:
@@ -326,6 +340,7 @@ class BackfillWorker:
                         progress=progress,
                     ),
                     stop,
+                    self._live,
                 )
                 if outcome is not None:
                     self._skew_days = outcome.today - wall_utc_day()
@@ -348,19 +363,30 @@ class BackfillWorker:
                 self._stats.trades_published += progress.published
             attempt += 1
             self._stats.retries += 1
-            await _sleep_unless(stop, delay)
+            await _sleep_unless(stop, delay, self._live)
         return None
 
 
-async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+async def _until_stopped(
+    work: Awaitable[T], stop: asyncio.Event, live: Liveness | None = None
+) -> T | None:
     """``await work``, or cancel it and return None as soon as ``stop`` is set.
 
-    Cancelling this coroutine cancels ``work`` too (and still raises CancelledError).
+    Cancelling this coroutine cancels ``work`` too (and still raises CancelledError). ``live``
+    is pinged while waiting (ops): a long gap is work, not a hang.
     """
     task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(stop.wait())
+    every = live.interval_s if live is not None else None
     try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            done, _ = await asyncio.wait(
+                {task, waiter}, timeout=every, return_when=asyncio.FIRST_COMPLETED
+            )
+            if done:
+                break
+            if live is not None:
+                live.ping()
     finally:
         waiter.cancel()
         if not task.done():
@@ -371,11 +397,28 @@ async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     return task.result()
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+async def _sleep_unless(stop: asyncio.Event, seconds: float, live: Liveness | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        step = min(left, live.interval_s or left) if live is not None else left
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=step)
+        if live is not None:
+            live.ping()
 
 
-async def run_backfill(settings: Settings, *, stop: asyncio.Event) -> BackfillStats:
-    """The ``backfill`` command: one :class:`BackfillWorker` until ``stop`` is set."""
-    return await BackfillWorker(settings).run(stop)
+async def run_backfill(
+    settings: Settings, *, stop: asyncio.Event, metrics_port: int | None = None
+) -> BackfillStats:
+    """The ``backfill`` command: one :class:`BackfillWorker` until ``stop`` is set.
+
+    As a service: systemd notify/watchdog when ``$NOTIFY_SOCKET`` is set, and ``/metrics`` on
+    ``metrics_port`` (its own: it runs on the producer VM beside ``produce``, whose port is
+    ``producer.metrics_port``).
+    """
+    worker = BackfillWorker(settings)
+    with serve_metrics(metrics_port, BackfillCollector(lambda: worker.stats)):
+        return await worker.run(stop, Liveness.from_env())

@@ -24,8 +24,9 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Any, cast
 
+from upbit_pipeline.service import Liveness, ProducerCollector, serve_metrics
 from upbit_pipeline.settings import Settings
 from upbit_pipeline.streaming.continuity import CHECKPOINT_FILE, Continuity
 from upbit_pipeline.streaming.dedup import TradeDedup
@@ -123,8 +124,13 @@ class Producer:
         )
         return self.publisher
 
-    async def run(self, stop: asyncio.Event) -> ProducerStats:
-        """Run until ``stop`` is set; then flush (bounded), persist spool and checkpoint."""
+    async def run(self, stop: asyncio.Event, liveness: Liveness | None = None) -> ProducerStats:
+        """Run until ``stop`` is set; then flush (bounded), persist spool and checkpoint.
+
+        ``liveness`` (ops, issue 8): READY once the sockets are being read, then WATCHDOG and
+        STATUS from the supervisor loop below, so a blocked event loop stops the pings.
+        """
+        live = liveness or Liveness.disabled()
         cfg = self.settings.producer
         publisher = self.open()
         codes = await resolve_markets(self.settings.upbit, cfg.markets)
@@ -159,10 +165,19 @@ class Producer:
             if backfill is not None:
                 tasks.append(backfill)
         self.started.set()
+        live.ready(f"streaming {len(codes)} markets")  # ops: systemd Type=notify
         stopper = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            # ops: the supervisor loop wakes every liveness.interval_s to ping the watchdog.
+            while True:
+                done, _ = await asyncio.wait(
+                    [stopper, *tasks], timeout=live.interval_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done:
+                    break
+                live.ping(self._status_line)
         finally:
+            live.stopping("flushing")
             inner_stop.set()
             stopper.cancel()
             failure = await self._shutdown(ws, tasks)
@@ -193,10 +208,12 @@ class Producer:
         except ModuleNotFoundError:
             log.warning("backfill enabled but upbit_pipeline.streaming.backfill is not installed")
             return None
-        run_backfill = cast(Callable[..., Awaitable[object]], module.run_backfill)
+        # The worker itself, not run_backfill: that is the standalone service (sd_notify, metrics).
+        worker = cast(Callable[..., Any], module.BackfillWorker)(self.settings)
+        run_worker = cast(Callable[[asyncio.Event], Awaitable[object]], worker.run)
 
         async def backfill() -> None:
-            await run_backfill(self.settings, stop=stop)
+            await run_worker(stop)
 
         return asyncio.create_task(backfill(), name="producer-backfill")
 
@@ -315,6 +332,24 @@ class Producer:
 
     # -- stats ----------------------------------------------------------------------------------
 
+    def last_event_ms(self) -> dict[str, int]:
+        """Newest exchange time acknowledged or spooled, per channel (for /metrics)."""
+        if self.publisher is None:
+            return {}
+        out: dict[str, int] = {}
+        for (topic, _key), ms in list(self.publisher.durable.items()):
+            channel = self._topic_channel.get(topic)
+            if channel is not None and ms > out.get(channel, -1):
+                out[channel] = ms
+        return out
+
+    def _status_line(self) -> str:
+        s = self.stats()
+        return (
+            f"{s.frames_total} frames, {s.delivered} delivered, {s.reconnects} reconnects, "
+            f"{s.gaps_emitted} gaps, spool {s.spool_bytes} B"
+        )
+
     def stats(self) -> ProducerStats:
         """A snapshot of the counters."""
         s = replace(
@@ -349,5 +384,12 @@ def _guess_channel(data: bytes) -> str | None:
 
 
 async def run_producer(settings: Settings, *, stop: asyncio.Event) -> ProducerStats:
-    """Run the producer until ``stop`` is set; return its final counters (see :class:`Producer`)."""
-    return await Producer(settings).run(stop)
+    """Run the producer until ``stop`` is set; return its final counters (see :class:`Producer`).
+
+    As a service: systemd notify/watchdog when ``$NOTIFY_SOCKET`` is set, and ``/metrics`` when
+    ``producer.metrics_port`` is set.
+    """
+    producer = Producer(settings)
+    collector = ProducerCollector(producer.stats, producer.last_event_ms)
+    with serve_metrics(settings.producer.metrics_port, collector):
+        return await producer.run(stop, Liveness.from_env())

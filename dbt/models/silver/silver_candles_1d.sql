@@ -1,0 +1,51 @@
+{#- Upbit's own REST day candles (00:00-24:00 UTC), typed and deduplicated.
+    Grain: market x trading_date. Used for the previous close and as a cross-check of the
+    minute aggregation. -#}
+{{ config(pre_hook = "{{ delete_batch_dates('trading_date') }}") }}
+
+with source as (
+    select * from {{ lake_source('rest_candles_1d') }}
+),
+
+renamed as (
+    select
+        market,
+        cast({{ to_utc_wall('candle_date_time_utc') }} as date) as trading_date,
+        opening_price as open_price,                 -- quote currency (KRW)
+        high_price,
+        low_price,
+        trade_price as close_price,
+        prev_closing_price as prev_close_price,
+        change_rate,                                  -- fraction: close / prev close - 1
+        candle_acc_trade_volume as volume,            -- base currency
+        candle_acc_trade_price as value_traded,       -- quote currency (KRW)
+        {{ to_utc_wall('timestamp') }} as last_trade_ts_utc
+    from source
+),
+
+deduped as (
+    select * from (
+        select
+            *,
+            row_number() over (
+                partition by market, trading_date order by last_trade_ts_utc desc
+            ) as copy_rank
+        from renamed
+    ) as ranked
+    where copy_rank = 1
+)
+
+select
+    market,
+    trading_date,
+    open_price,
+    high_price,
+    low_price,
+    close_price,
+    prev_close_price,
+    change_rate,
+    volume,
+    value_traded,
+    last_trade_ts_utc
+from deduped
+where {{ in_batch_dates('trading_date') }}
