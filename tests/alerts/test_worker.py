@@ -66,8 +66,10 @@ async def test_worker_alerts_within_a_second_and_writes_topic_lake_log_and_slack
     sim_factory: SimFactory, broker: EmbeddedBroker, slack_receiver: SlackReceiver, tmp_path: Path
 ) -> None:
     now_ms = int(time.time() * 1000)
-    # Anomalies on the first simulated minute boundary at least 40 simulated seconds away.
-    boundary = (now_ms + 40_000) // 60_000 * 60_000 + 60_000
+    # Anomalies on the first simulated minute boundary at least 120 simulated seconds away: the
+    # worker's group join and REST warm-up (slow on a loaded CI machine) must end, and the feed
+    # must start, before the anomaly minute begins, or the worker sees only part of it.
+    boundary = (now_ms + 120_000) // 60_000 * 60_000 + 60_000
     offset_s = (boundary - now_ms) / 1000
     size = 20 ** (2 / 3) - 1  # KRW x20 (the simulator scales KRW by (1+size)**1.5)
     scenario = Scenario(
@@ -97,6 +99,8 @@ async def test_worker_alerts_within_a_second_and_writes_topic_lake_log_and_slack
     assert worker.stats.warmup_source == "REST candles"
     assert worker.stats.warmup_events > 3 * 150 * 4  # ~200 candles x 4 points x 3 markets
     feeder = asyncio.create_task(_feed(sim.ws_url, sim.markets, settings))
+    lead_ms = boundary - sim.now_ms()
+    assert lead_ms > 15_000, f"warm-up ended only {lead_ms} ms before the anomaly minute"
     try:
         deadline = time.monotonic() + (offset_s + 60) / SPEED + 15
         wanted = {("KRW-BTC", "price_move"), ("KRW-ETH", "volume_spike")}
