@@ -1,6 +1,6 @@
 """The alert worker end to end: simulator WebSocket -> real broker -> worker -> topic, lake, Slack.
 
-The simulator plants a +5 % pump on KRW-BTC and a x20 KRW volume minute on KRW-ETH; the worker,
+The simulator plants a +5 % pump on KRW-BTC and a x60 KRW volume minute on KRW-ETH; the worker,
 warmed from the simulator's REST candles, must alert on each within 1 s (processing time) of
 receiving the trade that completes it, write the alerts to ``upbit.alerts``, the lake and the
 JSONL log, and deliver them to a local Slack-compatible receiver.
@@ -71,7 +71,10 @@ async def test_worker_alerts_within_a_second_and_writes_topic_lake_log_and_slack
     # must start, before the anomaly minute begins, or the worker sees only part of it.
     boundary = (now_ms + 120_000) // 60_000 * 60_000 + 60_000
     offset_s = (boundary - now_ms) / 1000
-    size = 20 ** (2 / 3) - 1  # KRW x20 (the simulator scales KRW by (1+size)**1.5)
+    # KRW x60 of that minute's own volume (the simulator scales KRW by (1+size)**1.5). The rule
+    # compares with the *median* of the previous hour, and a simulated minute can be a third of
+    # that median, so x20 of a quiet minute may stay under the 10x threshold: x60 never does.
+    size = 60 ** (2 / 3) - 1
     scenario = Scenario(
         anomalies=(
             Anomaly("pump", "KRW-BTC", offset_s, 60.0, 0.05),
