@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerts.conftest import SlackReceiver
+from tests.fixtures.slack import SlackReceiver
 from upbit_pipeline.alerts.delivery import Delivery
 from upbit_pipeline.alerts.model import Alert, DeliveryMark
 from upbit_pipeline.alerts.sinks import JsonlSink, SlackSink, read_jsonl, slack_blocks

@@ -17,8 +17,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from pydantic import SecretStr
 
-from tests.alerts.conftest import SlackReceiver
 from tests.fixtures.simulator import SimFactory
+from tests.fixtures.slack import SlackReceiver
 from upbit_pipeline.alerts.model import decode_alert
 from upbit_pipeline.alerts.sinks import read_jsonl, read_lake_alerts
 from upbit_pipeline.alerts.worker import AlertWorker

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from tests.fixtures.slack import SlackReceiver
 from tests.lake import frames
-from tests.ops.conftest import Procs, SlackReceiver, apoll, pipeline_env, poll, start_sim
+from tests.ops.conftest import Procs, apoll, pipeline_env, poll, start_sim
 from upbit_pipeline.batch import BatchStepError, read_marker, run_batch, run_step
 from upbit_pipeline.batch.report import run_report
 from upbit_pipeline.lake.storage import open_lake

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import SlackReceiver
+from tests.fixtures.slack import SlackReceiver
 from upbit_pipeline.ops.notify import FailureEvent, notify_failure, notify_recovery
 
 UNIT = "upbit-pipeline-producer.service"
