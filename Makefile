@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DURATION ?= 60
+DURATION ?= 120
 
 .PHONY: setup test lint demo bench clean
 

@@ -699,23 +699,29 @@ def tail(
 
 @app.command("demo")
 def demo(
-    duration: Annotated[int, typer.Option(help="Seconds to run the live part.", min=1)] = 60,
+    duration: Annotated[
+        int, typer.Option(help="Seconds of streaming (batch and the report follow).", min=30)
+    ] = 120,
     markets: Annotated[int, typer.Option(help="Simulated KRW markets.", min=1, max=400)] = 20,
-    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    seed: Annotated[int, typer.Option(help="Simulator seed: same seed, same data.")] = 1,
+    live: Annotated[
+        bool, typer.Option("--live", help="Stream from real Upbit (api.upbit.com), not the sim.")
+    ] = False,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder for everything the demo writes (emptied).")
+    ] = Path("./data/demo"),
 ) -> None:
-    """Start the simulator and tail its trades, on this machine, with no network."""
-    from upbit_pipeline.upbit.simulator import SimConfig, Simulator
+    """The whole pipeline on this machine: simulator, broker, producer, consumer, alerts, batch.
 
-    async def run() -> TailStats:
-        async with Simulator(SimConfig(port=0, markets=markets, seed=seed)) as simulator:
-            stderr.print(f"simulator: {simulator.base_url} ({markets} KRW markets, seed {seed})")
-            upbit = UpbitSettings(url=simulator.base_url)
-            return await _print_trades(upbit, "all", 0, float(duration))
+    Exit code 0 when the lake verified, batch built and the report came out normal; 1 otherwise.
+    """
+    from upbit_pipeline.ops.demo import DemoOptions, run_demo
 
-    stats = asyncio.run(run())
-    stderr.print(
-        f"demo finished: {stats.trades} trades decoded, {stats.malformed} malformed frames skipped"
+    options = DemoOptions(
+        duration_s=float(duration), markets=markets, seed=seed, live=live, data_dir=data_dir
     )
+    result = run_demo(options, stdout)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

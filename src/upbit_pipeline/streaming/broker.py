@@ -25,6 +25,7 @@ from typing import Self
 from confluent_kafka.admin import AdminClient
 
 from upbit_pipeline.errors import TransientError, UserError
+from upbit_pipeline.service import children
 from upbit_pipeline.settings import BrokerSettings
 from upbit_pipeline.streaming.kafka import admin_config
 from upbit_pipeline.streaming.topics import ensure_topics
@@ -87,9 +88,12 @@ class EmbeddedBroker:
         storage: str = "memory",
         host: str = "127.0.0.1",
         broker: BrokerSettings | None = None,
+        *,
         log_file: Path | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.host = host
+        self.die_with_parent = die_with_parent
         self.port = port or free_port(host)
         self.storage = _storage_url(storage)
         self.settings = (broker or BrokerSettings()).model_copy(
@@ -126,6 +130,8 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not the broker
+                # Only prctl runs between fork and exec (resolved beforehand), no locks taken.
+                preexec_fn=children.die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             )
         try:
