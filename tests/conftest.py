@@ -36,6 +36,7 @@ HEAVY_MODULES = (
     "tests/streaming/test_producer_outage.py",
     "tests/batch/test_airflow_dags.py",
     "tests/ops/test_failure_scenarios.py",
+    "tests/ops/test_demo.py",
 )
 
 
