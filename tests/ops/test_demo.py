@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -24,9 +25,12 @@ from upbit_pipeline.errors import UserError
 from upbit_pipeline.ops.demo import DemoPaths
 from upbit_pipeline.ops.demo.plan import (
     MIN_DURATION_S,
+    SIM_SPEED,
+    WARM_UP_S,
     demo_scenario,
     demo_settings,
     settings_toml,
+    wall_offset_s,
 )
 from upbit_pipeline.ops.demo.processes import child_environment
 from upbit_pipeline.settings import load_settings
@@ -115,16 +119,20 @@ def test_demo_survives_ctrl_c_then_runs_to_completion(tmp_path: Path) -> None:
     assert not [name for name, pid in finished.items() if _alive(pid)]
 
 
-def test_demo_scenario_fits_inside_the_streaming_window() -> None:
-    for duration in (MIN_DURATION_S, 45, 60, 120, 300):
-        scenario = demo_scenario(duration, 2.0)
-        kinds = [a["kind"] for a in scenario["anomalies"]]
-        assert kinds[0] == "pump"
-        for anomaly in scenario["anomalies"]:
-            end_wall_s = (anomaly["start"] + anomaly["duration_s"]) / 2.0
-            assert anomaly["start"] / 2.0 >= 15.0, (duration, anomaly)  # after the warm-up
-            assert end_wall_s < duration, (duration, anomaly)
-    assert [a["kind"] for a in demo_scenario(120, 2.0)["anomalies"]] == ["pump", "volume_spike"]
+def test_demo_anomalies_are_whole_minutes_after_the_warm_up_and_inside_the_window() -> None:
+    speed = SIM_SPEED
+    for start_ms in (1_764_145_753_145, 1_764_145_740_000, 1_764_145_799_999):
+        for duration in (MIN_DURATION_S, 60, 120, 300):
+            scenario = demo_scenario(start_ms, duration, speed)
+            assert scenario["anomalies"][0]["kind"] == "pump"
+            for anomaly in scenario["anomalies"]:
+                begin = datetime.fromisoformat(anomaly["start"].replace("Z", "+00:00"))
+                assert begin.second == 0 and begin.microsecond == 0, anomaly  # a whole minute
+                assert anomaly["duration_s"] == 60.0
+                offset = wall_offset_s(start_ms, anomaly["start"], speed)
+                assert WARM_UP_S <= offset < duration, (start_ms, duration, anomaly)
+        kinds = [a["kind"] for a in demo_scenario(start_ms, 120, speed)["anomalies"]]
+        assert kinds == ["pump", "volume_spike"]
 
 
 def test_the_settings_file_the_demo_writes_loads_to_the_same_values(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,18 @@ __all__ = [
     "demo_scenario",
     "demo_settings",
     "settings_toml",
+    "wall_offset_s",
 ]
 
 LIVE_URL = "https://api.upbit.com"
 
-# Simulated seconds per wall second. At 2x, a two-minute demo covers four simulated minutes: a
-# whole +5 % pump and a whole x20 volume minute fit, with a warm-up before them.
-SIM_SPEED = 2.0
+# Simulated seconds per wall second. At 4x, a two-minute demo covers eight simulated minutes: a
+# warm-up, a +5 % pump minute, a quiet minute and a x20 volume minute fit, with room to spare.
+SIM_SPEED = 4.0
+MINUTE_MS = 60_000
+
+# Wall seconds before the first anomaly: services start and the alert worker warms up.
+WARM_UP_S = 15.0
 
 # The lake consumer's maximum-latency flush in the demo (production default: 60 s), so that files
 # appear while the dashboard is on screen.
@@ -40,8 +46,9 @@ DEMO_FLUSH_S = 10.0
 # Shorter than this, the services are still warming up when the streaming part ends.
 MIN_DURATION_S = 30.0
 
-# Pump: +5 % on KRW-BTC over at most 60 simulated seconds. Volume: the KRW of one KRW-ETH minute
-# x20 (the simulator scales the minute's KRW by (1 + size) ** 1.5).
+# Pump: KRW-BTC +5 % for one minute (the simulator's triangle, sampled at the minute's middle,
+# is at its peak). Volume: the KRW of one KRW-ETH minute x20 (the simulator scales the minute's
+# KRW by (1 + size) ** 1.5).
 PUMP_MARKET = "KRW-BTC"
 PUMP_SIZE = 0.05
 VOLUME_MARKET = "KRW-ETH"
@@ -128,39 +135,50 @@ class DemoPaths:
         self.logs.mkdir(parents=True)
 
 
-def demo_scenario(duration_s: float, speed: float) -> dict[str, Any]:
-    """The simulator scenario: a pump, then a volume minute, inside the streaming window.
+def demo_scenario(start_ms: int, duration_s: float, speed: float) -> dict[str, Any]:
+    """The simulator scenario: a pump minute, then a volume minute, inside the streaming window.
 
-    Times are simulated seconds after the simulator starts. The alert worker starts at the live
-    edge once it has warmed up from REST candles, about 10 wall seconds after the simulator on a
-    busy 2-core machine; the pump begins after that (15-36 s), and both anomalies end before the
-    streaming part does. The pump is the simulator's triangle: +5 % at its midpoint, then back.
+    ``start_ms`` is about when the simulator's clock starts (it runs ``speed`` times faster than
+    the wall clock from there). The simulator applies anomalies per simulated minute (sampled at
+    the minute's middle), so both are whole minutes on minute boundaries, given as absolute UTC
+    times. The pump minute is the first one that starts after the alert worker has warmed up from
+    REST candles (about 15 wall seconds on a busy 2-core machine; the worker starts at the live
+    edge); the volume minute follows one quiet minute later.
     """
-    warm_up_s = min(36.0, max(15.0, 0.3 * duration_s))
-    pump_len_s = min(60.0, 0.25 * duration_s * speed)
-    pump_start_s = warm_up_s * speed
-    volume_start_s = pump_start_s + pump_len_s
-    volume_len_s = min(60.0, max(0.0, duration_s * speed - volume_start_s - 2 * speed))
+    warm_up_ms = int(WARM_UP_S * speed * 1000)
+    pump_ms = -(-(start_ms + warm_up_ms) // MINUTE_MS) * MINUTE_MS  # the next minute boundary
+    volume_ms = pump_ms + 2 * MINUTE_MS
+    end_ms = start_ms + int(duration_s * speed * 1000)
+
+    def iso(epoch_ms: int) -> str:
+        return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
     anomalies: list[dict[str, Any]] = [
         {
             "kind": "pump",
             "market": PUMP_MARKET,
-            "start": pump_start_s,
-            "duration_s": pump_len_s,
+            "start": iso(pump_ms),
+            "duration_s": 60.0,
             "size": PUMP_SIZE,
         }
     ]
-    if volume_len_s >= 10.0:
+    if volume_ms < end_ms:
         anomalies.append(
             {
                 "kind": "volume_spike",
                 "market": VOLUME_MARKET,
-                "start": volume_start_s,
-                "duration_s": volume_len_s,
+                "start": iso(volume_ms),
+                "duration_s": 60.0,
                 "size": VOLUME_FACTOR ** (2 / 3) - 1,
             }
         )
     return {"anomalies": anomalies}
+
+
+def wall_offset_s(start_ms: int, anomaly_start: str, speed: float) -> float:
+    """Wall seconds after ``start_ms`` at which a scenario time comes (for the demo's messages)."""
+    at = datetime.fromisoformat(anomaly_start.replace("Z", "+00:00"))
+    return (at.timestamp() * 1000 - start_ms) / 1000 / speed
 
 
 def demo_settings(paths: DemoPaths, upbit_url: str, bootstrap_servers: str) -> dict[str, Any]:

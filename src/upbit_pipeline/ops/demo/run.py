@@ -48,6 +48,7 @@ from upbit_pipeline.ops.demo.plan import (
     demo_scenario,
     demo_settings,
     settings_toml,
+    wall_offset_s,
 )
 from upbit_pipeline.ops.demo.processes import ServiceProcess
 from upbit_pipeline.settings import Settings, load_settings
@@ -134,7 +135,8 @@ class _Demo:
         if self.options.live:
             self.say(f"source: real Upbit at {LIVE_URL} (--live)")
             return LIVE_URL
-        scenario = demo_scenario(self.options.duration_s, self.options.speed)
+        start_ms = int(time.time() * 1000)
+        scenario = demo_scenario(start_ms, self.options.duration_s, self.options.speed)
         self.paths.scenario_file.write_text(json.dumps(scenario, indent=1), encoding="utf-8")
         port = free_port()
         simulator = self.service(
@@ -148,7 +150,8 @@ class _Demo:
         url = f"http://127.0.0.1:{port}"
         _wait_for_http(f"{url}/v1/market/all", simulator, _START_TIMEOUT_S)
         planted = ", ".join(
-            f"{a['kind']} on {a['market']} at +{a['start'] / self.options.speed:.0f} s"
+            f"{a['kind']} on {a['market']} at "
+            f"+{wall_offset_s(start_ms, a['start'], self.options.speed):.0f} s"
             for a in scenario["anomalies"]
         )
         self.say(
