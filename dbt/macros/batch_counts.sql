@@ -13,7 +13,8 @@
   {%- set path = var('counts_path', '') -%}
   {%- set parts = [] -%}
   {%- if execute and path -%}
-    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success' -%}
+    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success'
+          and r.node.config.materialized != 'view' -%}
       {%- set column = 'snapshot_date' if r.node.name == 'silver_markets' else 'trading_date' -%}
       {%- do parts.append("select '" ~ r.node.name ~ "' as model, count(*) as rows from "
             ~ r.node.relation_name ~ " where " ~ in_batch_dates(column)) -%}

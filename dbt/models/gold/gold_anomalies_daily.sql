@@ -3,30 +3,26 @@
     with at least one alert. Moves are percent (the alert's move_pct), ratios are x baseline. -#}
 {{ config(pre_hook = "{{ delete_batch_dates('trading_date') }}") }}
 
-with source as (
-    select * from {{ lake_source('alerts') }}
-),
-
-deduped as (
+with deduped as (
     select * from (
         select
             *,
-            row_number() over (partition by id order by event_ms) as copy_rank
-        from source
+            row_number() over (partition by alert_id order by event_ms) as copy_rank
+        from {{ ref('stg_upbit__alerts') }}
     ) as ranked
     where copy_rank = 1
 ),
 
 alerts as (
     select
-        id,
+        alert_id,
         rule,
         market,
         severity,
-        {{ epoch_ms_to_utc('event_ms') }} as event_ts_utc,
-        cast({{ epoch_ms_to_utc('event_ms') }} as date) as trading_date,
-        {{ json_number('json', 'move_pct') }} as move_pct,
-        {{ json_number('json', 'ratio') }} as volume_ratio
+        event_ts_utc,
+        cast(event_ts_utc as date) as trading_date,
+        {{ json_number('payload_json', 'move_pct') }} as move_pct,
+        {{ json_number('payload_json', 'ratio') }} as volume_ratio
     from deduped
 )
 

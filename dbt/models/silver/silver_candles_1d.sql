@@ -3,24 +3,8 @@
     minute aggregation. -#}
 {{ config(pre_hook = "{{ delete_batch_dates('trading_date') }}") }}
 
-with source as (
-    select * from {{ lake_source('rest_candles_1d') }}
-),
-
-renamed as (
-    select
-        market,
-        cast({{ to_utc_wall('candle_date_time_utc') }} as date) as trading_date,
-        opening_price as open_price,                 -- quote currency (KRW)
-        high_price,
-        low_price,
-        trade_price as close_price,
-        prev_closing_price as prev_close_price,
-        change_rate,                                  -- fraction: close / prev close - 1
-        candle_acc_trade_volume as volume,            -- base currency
-        candle_acc_trade_price as value_traded,       -- quote currency (KRW)
-        {{ to_utc_wall('timestamp') }} as last_trade_ts_utc
-    from source
+with renamed as (
+    select * from {{ ref('stg_upbit__rest_candles_1d') }}
 ),
 
 deduped as (

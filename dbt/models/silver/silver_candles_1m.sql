@@ -7,23 +7,8 @@
     the day's first trade have NULL prices, since no price existed yet within the day. -#}
 {{ config(pre_hook = "{{ delete_batch_dates('trading_date') }}") }}
 
-with source as (
-    select * from {{ lake_source('rest_candles_1m') }}
-),
-
-renamed as (
-    select
-        market,
-        {{ to_utc_wall('candle_date_time_utc') }} as candle_start_utc,
-        opening_price as open_price,                        -- quote currency (KRW)
-        high_price,
-        low_price,
-        trade_price as close_price,
-        candle_acc_trade_volume as volume,                  -- base currency
-        candle_acc_trade_price as value_traded,             -- quote currency (KRW)
-        {{ to_utc_wall('timestamp') }} as last_trade_ts_utc,
-        date as partition_date
-    from source
+with renamed as (
+    select * from {{ ref('stg_upbit__rest_candles_1m') }}
 ),
 
 deduped as (

@@ -4,9 +4,9 @@
 
 select distinct
     market,
-    date as snapshot_date,
+    snapshot_date,
     quote_currency,
     korean_name,
     english_name,
-    coalesce(warning, false) as has_warning
-from {{ lake_source('rest_markets') }}
+    has_warning
+from {{ ref('stg_upbit__rest_markets') }}

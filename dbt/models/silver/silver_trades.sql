@@ -4,27 +4,11 @@
     share one -- so deduplicating on the timestamp would merge distinct trades. -#}
 {{ config(pre_hook = "{{ delete_batch_dates('trading_date') }}") }}
 
-with source as (
-    select * from {{ lake_source('trades') }}
-),
-
-renamed as (
+with renamed as (
     select
-        market,
-        sequential_id,
-        {{ to_utc_wall('trade_timestamp') }} as trade_ts_utc,            -- UTC wall time, ms
-        trade_price,                                                      -- quote currency per unit
-        trade_volume,                                                     -- base currency
-        trade_price * trade_volume as trade_value,                        -- quote currency
-        ask_bid,
-        prev_closing_price,                                               -- quote currency
-        coalesce(backfill, false) as is_backfill,
-        coalesce(snapshot, false) as is_snapshot,
-        {{ to_utc_wall('recv_ts') }} as recv_ts_utc,                      -- local receive time
-        kafka_partition,
-        kafka_offset,
-        frame_item
-    from source
+        *,
+        trade_price * trade_volume as trade_value                         -- quote currency
+    from {{ ref('stg_upbit__trades') }}
 ),
 
 deduped as (

@@ -6,10 +6,10 @@ This is the embedded default and the only implementation: the Airflow DAGs call
 can tell fresh gold tables from stale ones and say so.
 
 * raw: :func:`upbit_pipeline.batch.raw.ingest_raw` (REST -> lake, atomic partitions);
-* silver: ``dbt build --select silver`` for D (models, their data tests and unit tests, and the
-  stream-vs-REST agreement test);
-* gold: ``dbt build --select gold`` for D (the rank reads the previous 30 days of gold already in
-  the warehouse).
+* silver: ``dbt build --select staging silver`` for D (the staging views over the lake, the
+  models, their data tests and unit tests, and the stream-vs-REST agreement test);
+* gold: ``dbt build --select staging gold`` for D (the rank reads the previous 30 days of gold
+  already in the warehouse).
 
 Every dbt model deletes and re-inserts exactly the run's days, so running a date again gives
 identical tables (the tests check it).
@@ -79,14 +79,15 @@ def build_layer(
     if layer not in ("silver", "gold"):
         raise UserError(f"unknown dbt layer {layer!r} (silver or gold)")
     # dbt's default (eager) indirect selection adds every test touching the layer's models,
-    # including the singular stream-vs-REST agreement test for silver.
+    # including the singular stream-vs-REST agreement test for silver. The staging views
+    # (stg_upbit__*) read the run's days from the lake, so they are rebuilt with either layer.
     result = run_dbt(
         "build",
         warehouse=Path(settings.warehouse.path),
         lake_url=settings.lake.path,
         date_from=date_from,
         date_to=date_to,
-        select=[layer],
+        select=["staging", layer],
         extra_vars=dbt_vars,
         project_dir=project_dir,
     )

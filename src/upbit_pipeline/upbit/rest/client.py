@@ -224,12 +224,16 @@ class UpbitRestClient:
             try:
                 response = await self._http.get(path, params=params)
             except httpx.TransportError as exc:
+                self.limiter.observe(group, sent_at, 0, None)
                 stats.transport_errors += 1
                 if failures >= self.max_retries:
                     raise UpbitServerError(f"GET {path}: {exc!r}") from exc
                 await self._retry_sleep(group, path, failures, repr(exc))
                 failures += 1
                 continue
+            except BaseException:  # cancelled, or a bug: the send still happened
+                self.limiter.observe(group, sent_at, 0, None)
+                raise
             status = response.status_code
             self.limiter.observe(group, sent_at, status, response.headers.get("remaining-req"))
             if status == 200:

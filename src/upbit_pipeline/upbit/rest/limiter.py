@@ -6,26 +6,43 @@ Exceeding it answers 429; continuing after a 429 answers 418 and bans the IP for
 with every repeat. pyupbit reads ``Remaining-Req`` but does not throttle, so its users collect
 429s; its regex ``group=([a-z]+)`` even cuts ``crix-trades`` to ``crix``.
 
-Algorithm (per group, all state in :class:`GroupState`):
+The server's window is never guessed from our own send times. What a response proves is only
+this: the server counted the request at some instant between our send and the arrival of the
+answer. So every rule below is written with the *arrival* time of the answer, which bounds the
+server's instant from above, whatever the network latency was:
 
-* **Sliding window**: at most ``per_second`` sends in any ``window_s`` (+ a small margin for
-  network jitter, so two sends 1.0 s apart locally never land < 1.0 s apart at the server).
-* **Server budget**: every response's ``Remaining-Req: ...; sec=N`` says N requests are left in
-  the server's current window. Until that window ends, we allow at most N more sends (minus the
-  ones sent since). This also covers other processes on the same IP eating the budget.
-* **429**: every caller of the group pauses until the next window, then longer with repeats
-  (``window_s * 2**(n-1)``, capped); the request is retried (bounded) by the client.
+* **Completion window** (our own requests): a request occupies one of the group's ``per_second``
+  slots from its send until ``window_s`` after its answer arrived (for ever while in flight). A
+  send needs a free slot. Then any ``per_second + 1`` of our requests include one whose server
+  instant lies at least ``window_s`` before the newest one's: no server window of length
+  ``window_s`` -- fixed windows opened by the first request (Upbit's guide), aligned 1-s buckets,
+  or a sliding second -- can ever see more than ``per_second`` of ours. Up to ``per_second``
+  requests are pipelined at once; in steady state the group sends ``per_second`` requests per
+  ``window_s`` + one round trip (9.9/s against a local server), where a send-time window needs a
+  margin that latency jitter eventually exceeds (1.05 s gave 9.35/s, 1.02 s drew 429s).
+* **Server budget** (the authority, covers other users of the IP): the answer to the most
+  recently sent answered request says ``sec=N`` -- N requests left in the server window that
+  counted it. That window ends at the latest ``window_s`` after the answer arrived; until then at
+  most N more sends (minus the ones sent after that request) are allowed. ``sec=0`` therefore
+  waits exactly for the server's next window as far as our clock can know it.
+* **429** (only when someone else shares the IP, or the server changed its limit): every caller of
+  the group pauses until the server's window surely rolled over (``window_s`` after the 429
+  arrived), then longer with repeats (``window_s * 2**(n-1)``, capped); the request is retried
+  (bounded) by the client. The pause re-synchronises: the next answers set the budget again.
 * **418**: the group is closed until the ban ends (duration parsed from the body or
   ``Retry-After`` when present, else a conservative default); during the ban :meth:`acquire`
   raises :class:`BannedError` at once, so nothing is ever retried into a ban.
 
 The endpoint→group map (:func:`group_for_path`) is static, so the very first concurrent burst is
-already throttled per group, before any response has told us the group name.
+already throttled per group, before any response has told us the group name. Callers must report
+every acquired send back through :meth:`RateLimiter.observe` (status 0 for a transport failure),
+or its slot stays occupied.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -170,13 +187,22 @@ class GroupStats:
     last_remaining: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    sent: float  # our send time
+    arrived: float  # arrival of the answer: the server counted the request at or before this
+    left: int | None  # its ``sec=N``; None without a Remaining-Req (or without any answer)
+
+
 @dataclass
 class GroupState:
-    window: SlidingWindow
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # set by observe()
     stats: GroupStats = field(default_factory=GroupStats)
-    server_left: int | None = None  # sec=N of the newest answered request ...
-    server_sent_at: float = 0.0  # ... which we sent at this time
+    in_flight: list[float] = field(default_factory=list)  # send times not yet observed
+    sends: int = 0  # sends of the current generation, the probe included
+    answers: list[_Answer] = field(default_factory=list)  # answers of the current generation
+    probe_sent: float = -math.inf  # send time of the current generation's probe
     paused_until: float = 0.0  # after a 429
     banned_until: float = 0.0  # after a 418
     ban_message: str = ""
@@ -186,8 +212,12 @@ class GroupState:
 class RateLimiter:
     """Per-group limiter; one instance per REST client (i.e. per IP budget you own).
 
-    Guarantee: with no other user of the IP, no group ever sends more than ``per_second`` requests
-    in any ``window_s + margin_s`` interval, and never sends during a 429 pause or a 418 ban.
+    Guarantee (see the module doc): with no other user of the IP, no server window -- fixed
+    windows opened by their first request (Upbit's guide) or aligned to the server's clock --
+    ever counts more than ``per_second`` requests of one group; against any server, at most
+    one request per generation can find the window full, and nothing is sent during a 429
+    pause or a 418 ban. ``margin_s`` is added to every ``window_s`` wait: only for a server
+    clock that runs slower than ours, not for latency (arrival times bound the server's instants).
     """
 
     def __init__(
@@ -195,11 +225,13 @@ class RateLimiter:
         per_second: int = 10,
         *,
         window_s: float = 1.0,
-        margin_s: float = 0.05,
+        margin_s: float = 0.002,
         max_pause_s: float = 8.0,
         ban_default_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if per_second < 1 or window_s <= 0 or margin_s < 0:
+            raise ValueError("per_second must be >= 1, window_s > 0 and margin_s >= 0")
         self.per_second = per_second
         self.window_s = window_s
         self.margin_s = margin_s
@@ -208,11 +240,15 @@ class RateLimiter:
         self._clock = clock
         self._groups: dict[str, GroupState] = {}
 
+    @property
+    def hold_s(self) -> float:
+        """A server window that counted a request ends at the latest this long after its answer."""
+        return self.window_s + self.margin_s
+
     def _state(self, group: str) -> GroupState:
         state = self._groups.get(group)
         if state is None:
-            window = SlidingWindow(self.per_second, self.window_s + self.margin_s, self._clock)
-            state = self._groups[group] = GroupState(window)
+            state = self._groups[group] = GroupState()
         return state
 
     def stats(self) -> dict[str, GroupStats]:
@@ -226,23 +262,60 @@ class RateLimiter:
         """Monotonic time the group's ban ends (0.0 when not banned)."""
         return self._state(group).banned_until
 
+    def in_flight(self, group: str) -> int:
+        """Sends of ``group`` not yet reported back through :meth:`observe`."""
+        return len(self._state(group).in_flight)
+
     def _check_ban(self, group: str, state: GroupState, now: float) -> None:
         if now < state.banned_until:
             raise BannedError(group, state.banned_until, state.ban_message)
 
-    def _server_delay(self, state: GroupState, now: float) -> float:
-        """Wait imposed by the server's ``sec``.
+    def generation_end(self, group: str) -> float:
+        """When every server window that counted a request of the current generation has ended.
 
-        ``sec`` was N when our request sent at ``server_sent_at`` reached the server; that server
-        window ends by ``server_sent_at + window``; our own sends since then used part of the N.
+        Only meaningful once all its requests are answered. Tight -- the probe's answer plus one
+        window -- when the answers prove a single fresh window: the probe found it empty
+        (``sec = per_second - 1``: it opened it, before its answer arrived) and every ``sec`` of
+        the generation differs (with no other user, a second window would have started at
+        ``per_second - 1`` again). Otherwise the last answer plus one window, which holds for
+        any server.
         """
-        if state.server_left is None:
-            return 0.0
-        until = state.server_sent_at + self.window_s + self.margin_s
-        if now >= until:
-            return 0.0
-        left = state.server_left - state.window.count_after(state.server_sent_at)
-        return 0.0 if left > 0 else until - now
+        state = self._state(group)
+        if not state.answers:
+            return -math.inf
+        lefts = [a.left for a in state.answers]
+        probe = next((a for a in state.answers if a.sent == state.probe_sent), None)
+        if (
+            probe is not None
+            and probe.left == self.per_second - 1
+            and None not in lefts
+            and len(set(lefts)) == len(lefts)
+        ):
+            return probe.arrived + self.hold_s
+        return max(a.arrived for a in state.answers) + self.hold_s
+
+    def _budget(self, state: GroupState) -> int:
+        """Sends still allowed in the current generation (0 while its probe is unanswered)."""
+        if not state.answers:
+            return 0
+        own = self.per_second - state.sends
+        lefts = [a.left for a in state.answers if a.left is not None]
+        if not lefts:
+            return own
+        # the answer with the lowest sec was counted last; the unanswered may follow it
+        return min(own, min(lefts) - len(state.in_flight))
+
+    def _delay(self, group: str, state: GroupState, now: float) -> float | None:
+        """0.0: send now; > 0: wait that long; None: wait for an answer."""
+        if state.sends == 0:
+            return 0.0  # a new generation opens with its probe
+        if not state.in_flight:
+            end = self.generation_end(group)
+            if now >= end:  # every window we used is over: a new generation, a new probe
+                state.sends, state.answers = 0, []
+                return 0.0
+            return 0.0 if self._budget(state) > 0 else end - now
+        return 0.0 if self._budget(state) > 0 else None
 
     async def acquire(self, group: str) -> float:
         """Wait for a send slot in ``group`` and return the send time (pass it to :meth:`observe`).
@@ -255,27 +328,52 @@ class RateLimiter:
             while True:
                 now = self._clock()
                 self._check_ban(group, state, now)
-                wait = max(
-                    state.paused_until - now,
-                    self._server_delay(state, now),
-                    state.window.delay(),
-                )
-                if wait <= 0:
-                    break
-                await asyncio.sleep(wait)
-            sent_at = state.window.record()
+                wait: float | None = state.paused_until - now
+                if wait is not None and wait <= 0:
+                    wait = self._delay(group, state, now)
+                    if wait is not None and wait <= 0:
+                        break
+                state.answered.clear()
+                if wait is None:  # only an answer can free a send
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(state.answered.wait(), self.max_pause_s)
+                elif state.in_flight:  # an answer may change the budget before the wait ends
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(state.answered.wait(), wait)
+                else:
+                    await asyncio.sleep(wait)
+            sent_at = self._clock()
+            if state.sends == 0:
+                state.probe_sent = sent_at
+            state.sends += 1
+            state.in_flight.append(sent_at)
             state.stats.requests += 1
             state.stats.throttled_s += sent_at - start
             return sent_at
 
-    def observe(self, group: str, sent_at: float, status: int, remaining_req: str | None) -> None:
-        """Feed a response's status and ``Remaining-Req`` header back into the group's state.
+    def observe(
+        self,
+        group: str,
+        sent_at: float,
+        status: int,
+        remaining_req: str | None,
+        *,
+        received_at: float | None = None,
+    ) -> None:
+        """Report the answer to the send made at ``sent_at`` (from :meth:`acquire`).
 
-        Answers can arrive out of order; only the one to the most recently sent request counts.
+        ``status`` 0 = no answer (transport failure, cancelled): treated as an answer arriving
+        now without ``sec``, since the request may still have reached the server.
         """
         state = self._state(group)
+        arrived = self._clock() if received_at is None else received_at
+        try:
+            state.in_flight.remove(sent_at)
+        except ValueError:  # not ours, or reported twice: it is no longer in any generation
+            return
         parsed = parse_remaining_req(remaining_req)
-        if parsed is not None and sent_at >= state.server_sent_at:
+        left: int | None = None
+        if parsed is not None:
             wire_group, left = parsed
             if wire_group != group:
                 log.warning(
@@ -285,17 +383,17 @@ class RateLimiter:
                     extra={"group": group},
                 )
             state.stats.last_remaining = left
-            state.server_left = left
-            state.server_sent_at = sent_at
-        if status < 400:
+        state.answers.append(_Answer(sent_at, arrived, left))
+        if 0 < status < 400:
             state.consecutive_429 = 0
+        state.answered.set()
 
     def on_429(self, group: str) -> float:
         """Pause the whole group (next window, doubling with repeats); returns the pause length."""
         state = self._state(group)
         state.stats.responses_429 += 1
         state.consecutive_429 += 1
-        pause = min(self.max_pause_s, self.window_s * 2.0 ** (state.consecutive_429 - 1))
+        pause = min(self.max_pause_s, self.hold_s * 2.0 ** (state.consecutive_429 - 1))
         state.paused_until = max(state.paused_until, self._clock() + pause)
         log.warning(
             "Upbit 429 in group %s (%d in a row): pausing the group %.1f s",

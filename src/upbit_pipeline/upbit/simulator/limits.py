@@ -6,10 +6,17 @@ per second;
 ``Remaining-Req: group=<g>; min=<n>; sec=<left>`` on every response; exceeding gives 429, and
 continuing after 429s gives 418 with a block that grows on repeats.
 
+Upbit's request guide (docs.upbit.com/v1.4.0/docs/user-request-guide, the "old guide") also says
+how a window is placed: "the time condition of the limit is based on the time of the first
+request, and it is reset after a set time (failed requests are not counted)". So a window opens
+with the first request that finds no open window and lasts 1 s (10 s for ``origin``); the next
+request after that opens the next one. (Until issue 6 this module used 1-s buckets aligned to the
+server's clock, which the guide does not describe; both allow 10 per window and a burst of 20
+across a boundary, so neither is looser than the other.)
+
 Our assumptions (UNCONFIRMED for Upbit, documented in docs/upbit-protocol.md):
 
-* windows are aligned 1-s (10-s for ``origin``) buckets of the server's monotonic clock;
-* a 429 does not consume the window (failed requests did not count in Upbit's old guide);
+* a 429 does not consume the window (the guide's "failed requests are not counted");
 * the 5th 429 inside one window turns into a 418 ban of ``ban_base_s * 2**k`` seconds (k = bans
   the IP already had in that group), and every request of that group gets 418 until it ends;
 * bodies: ``{"error":{"name":"too_many_requests","message":...}}`` for 429 (what third-party
@@ -31,7 +38,7 @@ _MIN_FIELD = {"origin": 6, "websocket": 300}
 
 @dataclass(slots=True)
 class _Bucket:
-    window: int = -1
+    opened: float = float("-inf")  # when the current window opened (its first request)
     count: int = 0
     strikes: int = 0
     banned_until: float = 0.0
@@ -86,9 +93,8 @@ class Limiter:
         bucket = self._buckets.setdefault((ip, group), _Bucket())
         if now < bucket.banned_until:
             return Verdict(418, group, 0, bucket.banned_until - now)
-        window = int(now // window_s)
-        if window != bucket.window:
-            bucket.window, bucket.count, bucket.strikes = window, 0, 0
+        if now >= bucket.opened + window_s:  # no open window: this request opens one
+            bucket.opened, bucket.count, bucket.strikes = now, 0, 0
         if bucket.count < limit:
             bucket.count += 1
             return Verdict(200, group, limit - bucket.count)
