@@ -29,8 +29,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from bench.common import Result
 from upbit_pipeline.batch.dbt import run_dbt
-from upbit_pipeline.batch.paths import rest_raw_path
 from upbit_pipeline.batch.raw import CANDLE_SCHEMA, RawResult, ingest_raw_async, parquet_bytes
+from upbit_pipeline.lake.layout import rest_raw_path
 
 RAW_MARKETS = int(os.environ.get("BENCH_BATCH_MARKETS", "60"))
 RAW_REPEATS = int(os.environ.get("BENCH_BATCH_REPEATS", "3"))

@@ -72,7 +72,7 @@ def batch_dates(context: Mapping[str, Any]) -> list[date]:
 def run_batch_step(step: str, context: Mapping[str, Any], outlet: Asset) -> dict[str, Any]:
     """Run ``step`` for the run's day(s); announce them on ``outlet``; return paths and counts."""
     from upbit_pipeline.batch import run_step
-    from upbit_pipeline.batch.paths import batch_marker_path
+    from upbit_pipeline.lake.layout import batch_marker_path
     from upbit_pipeline.settings import load_settings
 
     settings = load_settings()

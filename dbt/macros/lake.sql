@@ -1,5 +1,5 @@
 {#- Reading the lake: the one place that knows the lake's Parquet layout on the dbt side
-    (mirrors upbit_pipeline.lake.layout and upbit_pipeline.batch.paths).
+    (mirrors upbit_pipeline.lake.layout).
 
     lake_source('trades') is a subquery of the named dataset restricted to the run's days
     (date_from..date_to, pruned by the hive `date=` folders), with a fixed column list. When no

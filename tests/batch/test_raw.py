@@ -12,7 +12,7 @@ from tests.batch.helpers import batch_settings
 from tests.batch.servers import running_simulator
 from upbit_pipeline.batch import ingest_raw, rest_raw_path
 from upbit_pipeline.batch import raw as raw_module
-from upbit_pipeline.batch.paths import batch_marker_path, rest_staging_path
+from upbit_pipeline.lake.layout import batch_marker_path, rest_staging_path
 
 pytestmark = pytest.mark.integration
 

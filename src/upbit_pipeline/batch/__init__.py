@@ -9,12 +9,6 @@ from __future__ import annotations
 
 from upbit_pipeline.batch.dbt import DbtError, DbtResult, find_project_dir, run_dbt
 from upbit_pipeline.batch.markers import StepMarker, read_marker, write_marker
-from upbit_pipeline.batch.paths import (
-    REST_DATASETS,
-    batch_marker_path,
-    rest_raw_glob,
-    rest_raw_path,
-)
 from upbit_pipeline.batch.raw import RawResult, day_bounds, ingest_raw, ingest_raw_async
 from upbit_pipeline.batch.run import (
     STEPS,
@@ -23,6 +17,12 @@ from upbit_pipeline.batch.run import (
     build_layer,
     run_batch,
     run_step,
+)
+from upbit_pipeline.lake.layout import (
+    REST_DATASETS,
+    batch_marker_path,
+    rest_raw_glob,
+    rest_raw_path,
 )
 
 __all__ = [

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from upbit_pipeline.batch.paths import batch_marker_path
+from upbit_pipeline.lake.layout import batch_marker_path
 from upbit_pipeline.lake.storage import LakeStorage
 
 __all__ = ["MARKER_VERSION", "StepMarker", "StepStatus", "read_marker", "write_marker"]

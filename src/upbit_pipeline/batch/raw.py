@@ -46,7 +46,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from upbit_pipeline.batch.paths import (
+from upbit_pipeline.lake.layout import (
     rest_raw_path,
     rest_staging_dir,
     rest_staging_path,

@@ -5,7 +5,11 @@ Everything under the lake root (a local folder, ``gs://bucket/prefix`` or ``s3:/
     raw/{channel}/date=YYYY-MM-DD/hour=HH/{topic}+{partition}+{first_offset:020d}.parquet
     deadletter/{channel}/date=YYYY-MM-DD/hour=HH/{topic}+{partition}+{first_offset:020d}.parquet
     _state/pending/{topic}+{partition}.json     (the sink's intent record, see sink.py)
-    alerts/...  reports/...                      (later layers)
+    raw/rest/{dataset}/date=YYYY-MM-DD/data.parquet      REST raw: one file = one atomic partition
+    raw/rest/_staging/{dataset}/date=YYYY-MM-DD/{market}.parquet   resumable REST work in progress
+    _batch/date=YYYY-MM-DD/{step}.json           batch build marker per step and date
+    alerts/date=YYYY-MM-DD/...                   the alert log (alert worker)
+    reports/date=YYYY-MM-DD/report.html          the daily report
 
 Date and hour are the **UTC event time** of the records (exchange time, not the consumer's
 clock), so Upbit's trading day (00:00 UTC = 09:00 KST) is exactly one ``date=`` folder. The file
@@ -14,6 +18,10 @@ the same name and replaces the object instead of adding one. The offset is zero-
 digits so that lexical order is offset order.
 
 Paths here are *relative* to the lake root (``/``-separated); :mod:`storage` joins them.
+
+A REST partition is a single object so that replacing it is one atomic write on every filesystem
+(``os.replace`` locally, one PUT on gs:// and s3://); a directory swap is not atomic on object
+stores. The REST staging area sits under ``_staging`` so no ``date=*`` glob of a dataset sees it.
 """
 
 from __future__ import annotations
@@ -25,17 +33,25 @@ from typing import Final
 
 __all__ = [
     "ALERTS",
+    "BATCH_STATE",
     "DEADLETTER",
     "HOUR_MS",
     "RAW",
     "REPORTS",
+    "REST_DATASETS",
     "FileKey",
+    "batch_marker_path",
     "date_dir",
     "file_name",
     "hour_of_ms",
     "parse_file_name",
     "partition_dir",
     "pending_path",
+    "report_path",
+    "rest_raw_glob",
+    "rest_raw_path",
+    "rest_staging_dir",
+    "rest_staging_path",
     "temp_name",
     "unit_path",
 ]
@@ -45,6 +61,11 @@ DEADLETTER: Final = "deadletter"
 ALERTS: Final = "alerts"
 REPORTS: Final = "reports"
 STATE: Final = "_state"
+REST: Final = "raw/rest"
+BATCH_STATE: Final = "_batch"
+REST_DATASETS: Final = ("markets", "candles_1m", "candles_1d")
+_PARTITION_FILE: Final = "data.parquet"
+_MARKET = re.compile(r"^[A-Z0-9]+-[A-Z0-9.]+$")
 HOUR_MS: Final = 3_600_000
 
 _NAME = re.compile(r"^(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<offset>\d{20})\.parquet$")
@@ -111,3 +132,47 @@ def temp_name(path: str) -> str:
 def pending_path(topic: str, partition: int) -> str:
     """The sink's per-partition intent record (paths written since the last commit)."""
     return f"{STATE}/pending/{topic}+{partition}.json"
+
+
+# -- batch and report ----------------------------------------------------------------------------
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in REST_DATASETS:
+        raise ValueError(f"unknown REST dataset {dataset!r}; expected one of {REST_DATASETS}")
+
+
+def rest_raw_path(dataset: str, day: date) -> str:
+    """``raw/rest/{dataset}/date=D/data.parquet``: the whole partition of one UTC day."""
+    _check_dataset(dataset)
+    return f"{REST}/{dataset}/date={day.isoformat()}/{_PARTITION_FILE}"
+
+
+def rest_raw_glob(dataset: str) -> str:
+    """``raw/rest/{dataset}/date=*/*.parquet`` (what dbt reads with hive partitioning)."""
+    _check_dataset(dataset)
+    return f"{REST}/{dataset}/date=*/*.parquet"
+
+
+def rest_staging_dir(dataset: str, day: date) -> str:
+    """``raw/rest/_staging/{dataset}/date=D``: per-market files of an unfinished ingestion."""
+    _check_dataset(dataset)
+    return f"{REST}/_staging/{dataset}/date={day.isoformat()}"
+
+
+def rest_staging_path(dataset: str, day: date, market: str) -> str:
+    """One market's staged rows (``market`` must be ``KRW-BTC``-shaped: it names a file)."""
+    if not _MARKET.match(market):
+        raise ValueError(f"not a market code: {market!r}")
+    return f"{rest_staging_dir(dataset, day)}/{market}.parquet"
+
+
+def batch_marker_path(day: date, step: str) -> str:
+    """``_batch/date=D/{step}.json``: the build marker read by the daily report."""
+    return f"{BATCH_STATE}/date={day.isoformat()}/{step}.json"
+
+
+def report_path(day: date) -> str:
+    """``reports/date=D/report.html``; D is the *requested* day even when the report falls back
+    (the file answers "what did the D report say")."""
+    return f"{REPORTS}/date={day.isoformat()}/report.html"

@@ -44,6 +44,7 @@ from upbit_pipeline.batch.report.data import (
 from upbit_pipeline.batch.report.html import render_html
 from upbit_pipeline.batch.report.slack import send_slack, slack_message
 from upbit_pipeline.errors import UserError
+from upbit_pipeline.lake.layout import report_path
 from upbit_pipeline.lake.storage import open_lake
 from upbit_pipeline.settings import Settings
 
@@ -83,12 +84,6 @@ class ReportOutcome:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED if self.errors else EXIT_CODES[self.kind]
-
-
-def report_path(day: date) -> str:
-    """``reports/date=D/report.html``, lake-relative; D is the *requested* day even when the
-    report falls back (the file answers "what did the D report say")."""
-    return f"reports/date={day.isoformat()}/report.html"
 
 
 def resolve_outputs(settings: Settings, outputs: Sequence[str] | None) -> tuple[str, ...]:
