@@ -129,6 +129,16 @@ class LakeSettings(_Section):
     )
     max_records_per_file: int = Field(default=500_000, ge=1)
     max_bytes_per_file: int = Field(default=128 * 1024 * 1024, ge=1024)
+    # 64 MiB: about 20 s of Upbit's ~2k frames/s as buffered Arrow (~3.5 MB/s, 30-level books
+    # are 3/4 of it). The sink then holds ~250 MB RSS flat instead of a 60 s saw-tooth up to
+    # ~670 MB; mostly the orderbook partitions are cut early, into files of ~4 MiB of Parquet
+    # (docs/benchmarks.md). Below max_bytes_per_file, this budget is what bounds a file at
+    # high rates.
+    max_buffered_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="process-wide budget of buffered records; the largest buffers flush first",
+    )
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 

@@ -15,8 +15,12 @@ docs.upbit.com reads straight onto the lake) followed by the same provenance col
 ``list<struct<ask_price, bid_price, ask_size, bid_size>>``. The file metadata carries
 ``upbit_pipeline.schema_version`` (bump it on any column change) and the unit's offset range.
 
-Builders keep the decoded messages and per-record fields in plain lists and build Arrow arrays
-once per file (one list comprehension per column): that is what keeps the sink above 50k rows/s.
+Builders keep the decoded messages and per-record fields in plain lists and turn them into an
+Arrow record batch every :data:`CHUNK_ROWS` rows or :data:`CHUNK_BYTES` bytes (one list
+comprehension per column, which is what keeps the sink above 50k rows/s), then drop the Python
+objects. A buffered record therefore costs its Arrow bytes, and at most one chunk's worth of
+Python objects per partition is alive at any time; :attr:`ChannelColumns.nbytes` is what the
+sink's memory budget (``lake.max_buffered_bytes``) counts.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from upbit_pipeline.upbit.models import Candle, Orderbook, Ticker, Trade
 
 __all__ = [
     "CHANNEL_TYPES",
+    "CHUNK_BYTES",
     "CHUNK_ROWS",
     "DEADLETTER_SCHEMA",
+    "ROW_BYTES",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "ChannelColumns",
@@ -44,6 +50,14 @@ __all__ = [
 
 SCHEMA_VERSION: Final = "1"
 CHUNK_ROWS: Final = 8192
+CHUNK_BYTES: Final = 1 << 20
+"""A chunk is also cut at this many (estimated) bytes: a 30-level book decodes to ~5 kB of
+Python objects, so 8192 of them would be ~40 MB per partition before Arrow takes over; 1 MiB of
+frames keeps that below ~3 MB. It is also the sink's "one batch" of budget overshoot."""
+ROW_BYTES: Final = 128
+"""Estimate of a row's typed and provenance columns (beyond ``raw``) until its chunk is built;
+the chunk's real Arrow size replaces the estimate. Both are functions of the rows alone, so the
+cut points, and hence the files, stay identical for identical records."""
 
 RecordMeta = tuple[int, bool, bool, str, str]
 """Header fields of one record: recv ns, snapshot, backfill, format, conn_id."""
@@ -197,10 +211,12 @@ def file_metadata(
 class ChannelColumns:
     """Rows of one channel and partition, appended per decoded message.
 
-    Every :data:`CHUNK_ROWS` rows become an Arrow record batch and the Python objects are
-    dropped: a decoded 30-level book costs ~5 kB as objects and a fraction of that as Arrow, so
-    the memory of a 60 s buffer stays bounded by Arrow's size, not by Python's. The cut points
-    are row counts, so identical records still make identical files.
+    Every :data:`CHUNK_ROWS` rows or :data:`CHUNK_BYTES` bytes become an Arrow record batch and
+    the Python objects are dropped: a decoded 30-level book costs ~5 kB as objects and a fraction
+    of that as Arrow, so the memory of a 60 s buffer stays bounded by Arrow's size, not by
+    Python's. The cut points depend on the rows alone, so identical records still make identical
+    files. :attr:`nbytes` is the Arrow size of the built chunks plus an estimate of the rows not
+    yet in one (their ``raw`` length + :data:`ROW_BYTES`).
     """
 
     def __init__(self, channel: str, topic: str, partition: int) -> None:
@@ -209,6 +225,8 @@ class ChannelColumns:
         self.partition = partition
         self._chunks: list[pa.RecordBatch] = []
         self._chunked_rows = 0
+        self._chunked_bytes = 0
+        self.nbytes = 0  # buffered bytes: exact for built chunks, estimated for the rest
         self.schema = SCHEMAS[channel]
         self._getters: list[tuple[str, pa.DataType, Callable[[Any], Any]]] = [
             (name, typ, operator.attrgetter(attr)) for name, typ, attr in _SPECS[channel]
@@ -243,7 +261,8 @@ class ChannelColumns:
         self.backfill.append(backfill)
         self.fmt.append(fmt)
         self.conn_id.append(conn_id)
-        if len(self.msgs) >= CHUNK_ROWS:
+        self.nbytes += len(raw) + ROW_BYTES
+        if len(self.msgs) >= CHUNK_ROWS or self.nbytes - self._chunked_bytes >= CHUNK_BYTES:
             self._chunk()
 
     def to_table(self) -> pa.Table:
@@ -253,8 +272,11 @@ class ChannelColumns:
         return pa.Table.from_batches(self._chunks, schema=self.schema)
 
     def _chunk(self) -> None:
-        self._chunks.append(self._batch())
+        batch = self._batch()
+        self._chunks.append(batch)
         self._chunked_rows += len(self.msgs)
+        self._chunked_bytes += batch.nbytes
+        self.nbytes = self._chunked_bytes
         self._new_lists()
 
     def _batch(self) -> pa.RecordBatch:
@@ -304,6 +326,7 @@ class DeadColumns:
 
     def __init__(self) -> None:
         self.rows: list[DeadRow] = []
+        self.nbytes = 0  # estimate: raw, key and error lengths + ROW_BYTES per row
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -311,6 +334,8 @@ class DeadColumns:
     def append(self, row: DeadRow) -> None:
         """(offset, kafka ms, recv ns, format, conn_id, key, error, raw) of one record."""
         self.rows.append(row)
+        key, error, raw = row[5], row[6], row[7]
+        self.nbytes += len(raw) + len(key or b"") + len(error) + ROW_BYTES
 
     def to_table(self, topic: str, partition: int) -> pa.Table:
         n = len(self.rows)

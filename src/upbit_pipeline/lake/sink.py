@@ -16,6 +16,20 @@ whatever crashes happen, because of three rules you can point at in this module:
 3. *Deterministic names* (``layout.py``): a file is named by topic, partition and first offset,
    so a replay that cuts the same range writes the same name and replaces, never adds.
 
+**Memory budget** (:meth:`LakeSink._relieve`): the buffers of all partitions together are kept
+under ``lake.max_buffered_bytes``. After every record the sink adds that record's growth of its
+partition's :attr:`PartitionWriter.buffered_bytes` to a running total; past the budget it seals
+the largest buffers first until the total is at most 3/4 of the budget (so one budget hit frees a
+quarter of it and does not fire again on the next record), and persists them through the same
+intent -> files -> commit path. So the total never exceeds the budget by more than one record's
+growth, which is at most one Arrow record batch (``schema.CHUNK_BYTES`` of frames) for records
+smaller than that. Where a budget flush cuts depends on what the other partitions buffer, so a
+replay may cut differently. That is safe by rule 2, not rule 3: a replay starts at the committed
+offset, and every file at or beyond it was named in the intent and is deleted on assignment
+*before* reading resumes; committed files lie wholly below the committed offset (a commit is the
+last written unit's ``last_offset + 1``) and are never re-cut. Determinism only spares work (an
+identical rewrite); it is not what exactly-once rests on.
+
 Crash points, with the rule that makes each safe: before the write (1: nothing written, nothing
 committed); during the write (local temp file or unfinished upload is invisible, and named in the
 intent, so removed); after the write, before the commit (2); after the commit (1: reading resumes
@@ -41,14 +55,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from upbit_pipeline.errors import TransientError
 from upbit_pipeline.lake.intent import remove_leftovers, write_intent
+from upbit_pipeline.lake.memory import release_memory
 from upbit_pipeline.lake.storage import LakeStorage, open_lake
 from upbit_pipeline.lake.writer import PartitionWriter, Rotation, SealedUnit
 from upbit_pipeline.service import ConsumerCollector, Liveness, serve_metrics
@@ -56,7 +74,14 @@ from upbit_pipeline.settings import Settings
 from upbit_pipeline.streaming.kafka import admin_config, consumer_config
 from upbit_pipeline.streaming.topics import CHANNELS, TopicNames, ensure_topics
 
-__all__ = ["ConsumerStats", "LakeSink", "SinkHook", "StopFlag", "run_consumer"]
+__all__ = [
+    "BufferCollector",
+    "ConsumerStats",
+    "LakeSink",
+    "SinkHook",
+    "StopFlag",
+    "run_consumer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +117,8 @@ class ConsumerStats:
     assignments: int = 0
     revocations: int = 0
     errors: int = 0  # broker/transport errors reported by the client (it retries by itself)
+    budget_flushes: int = 0  # partition buffers sealed early by lake.max_buffered_bytes
+    buffered_bytes_peak: int = 0  # highest total of buffered bytes seen
 
 
 @dataclass
@@ -120,6 +147,8 @@ class LakeSink:
         self.channel_of = {names.channel(c): c for c in CHANNELS}
         self.stats = ConsumerStats()
         self.parts: dict[tuple[str, int], _Partition] = {}
+        self.budget = lake.max_buffered_bytes
+        self.buffered_bytes = 0  # all partitions' buffers (the upbit_lake_buffered_bytes gauge)
         config = consumer_config(settings.broker, lake.consumer_group, **(kafka_overrides or {}))
         self.consumer = Consumer(config)
         self._topics_ready = False
@@ -171,8 +200,9 @@ class LakeSink:
         return self.stats
 
     def _consume(self, batch: list[Message]) -> None:
-        """The hot path: each record to its partition's writer."""
+        """The hot path: each record to its partition's writer, within the memory budget."""
         parts = cast(dict[Any, _Partition], self.parts)
+        budget, total = self.budget, self.buffered_bytes
         for msg in batch:
             error = msg.error()
             if error is not None:
@@ -181,8 +211,46 @@ class LakeSink:
             part = parts.get((msg.topic(), msg.partition()))
             if part is None:
                 continue  # fetched before a revocation; the next owner reads it
-            part.writer.add_message(msg)
+            writer = part.writer
+            before = writer.buffered_bytes
+            writer.add_message(msg)
             self.stats.records += 1
+            total += writer.buffered_bytes - before
+            if total > budget:
+                self._note_buffered(total)
+                total = self._relieve()
+        self._note_buffered(total)
+
+    def _note_buffered(self, total: int) -> None:
+        # The total only grows between these calls, so they see every peak.
+        self.buffered_bytes = total
+        self.stats.buffered_bytes_peak = max(self.stats.buffered_bytes_peak, total)
+
+    def _recount(self) -> int:
+        self.buffered_bytes = sum(part.writer.buffered_bytes for part in self.parts.values())
+        return self.buffered_bytes
+
+    def _relieve(self) -> int:
+        """Over budget: seal and persist the largest buffers until the total is at most 3/4 of
+        the budget (see the module doc); returns the new total."""
+        total = self._recount()
+        target = self.budget * 3 // 4
+        chosen: list[_Partition] = []
+        for part in sorted(self.parts.values(), key=_buffered, reverse=True):
+            held = part.writer.buffered_bytes
+            if total <= target or not held:
+                break
+            part.writer.seal()
+            chosen.append(part)
+            total -= held
+            self.stats.budget_flushes += 1
+            log.info(
+                "buffers over lake.max_buffered_bytes (%d): flushing %s[%d] early (%d bytes)",
+                self.budget, part.writer.topic, part.writer.partition, held,
+                extra={"topic": part.writer.topic, "partition": part.writer.partition},
+            )  # fmt: skip
+        self._persist(chosen)
+        return self._recount()
 
     def _seal_and_persist(self, parts: list[_Partition]) -> None:
         for part in parts:
@@ -196,17 +264,21 @@ class LakeSink:
         if not parts:
             return
         units = [part.writer.take() for part in parts]
+        self._recount()  # the taken units leave the buffers now; their writes are transient
         for part, sealed in zip(parts, units, strict=True):
             w = part.writer
             part.uncommitted += [path for unit in sealed for path in unit.paths()]
             write_intent(self.storage, w.topic, w.partition, part.uncommitted)
+        offsets = [
+            TopicPartition(part.writer.topic, part.writer.partition, sealed[-1].next_offset)
+            for part, sealed in zip(parts, units, strict=True)
+        ]
         self.hook("before_write")
-        offsets = []
-        for part, sealed in zip(parts, units, strict=True):
-            for unit in sealed:
-                self._write_unit(unit)
-            w = part.writer
-            offsets.append(TopicPartition(w.topic, w.partition, sealed[-1].next_offset))
+        for sealed in units:
+            sealed.reverse()
+            while sealed:  # each unit's tables are freed once written, not at the commit
+                self._write_unit(sealed.pop())
+        del units
         self.hook("after_write")
         try:
             result = self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -225,6 +297,7 @@ class LakeSink:
                 done.uncommitted = []
         self.stats.commits += 1
         self.hook("after_commit")
+        release_memory()
 
     def _write_unit(self, unit: SealedUnit) -> None:
         for path, data in unit.files():
@@ -275,11 +348,13 @@ class LakeSink:
         self._seal_and_persist(parts)
         for key in _keys(partitions):
             self.parts.pop(key, None)
+        self._recount()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions already owned by someone else: drop buffers, write nothing."""
         for key in _keys(partitions):
             self.parts.pop(key, None)
+        self._recount()
         log.warning("lost %d partitions without revocation; buffers dropped", len(partitions))
 
     # -- broker trouble ---------------------------------------------------------------------
@@ -328,8 +403,35 @@ def run_consumer(
         }
 
     collector = ConsumerCollector(lambda: sink.stats, positions)
-    with serve_metrics(settings.lake.metrics_port, collector):
+    with serve_metrics(settings.lake.metrics_port, collector, BufferCollector(sink)):
         return sink.run(stop, Liveness.from_env())
+
+
+class BufferCollector(Collector):
+    """``upbit_lake_buffered_bytes`` and friends: the sink's memory budget at work.
+
+    Here rather than in ``service.metrics`` because only the lake knows these numbers; it is
+    registered beside :class:`ConsumerCollector` by :func:`run_consumer`.
+    """
+
+    def __init__(self, sink: LakeSink) -> None:
+        self._sink = sink
+
+    def collect(self) -> Iterable[Metric]:
+        sink, p = self._sink, "upbit_lake"
+        yield GaugeMetricFamily(
+            f"{p}_buffered_bytes",
+            "Bytes of records buffered across all partitions (lake.max_buffered_bytes bounds it).",
+            value=sink.buffered_bytes,
+        )
+        yield GaugeMetricFamily(
+            f"{p}_buffered_bytes_budget", "lake.max_buffered_bytes.", value=sink.budget
+        )
+        yield CounterMetricFamily(
+            f"{p}_budget_flushes",
+            "Partition buffers flushed early because the buffers exceeded the budget.",
+            value=sink.stats.budget_flushes,
+        )
 
 
 def _keys(partitions: list[TopicPartition]) -> list[tuple[str, int]]:
@@ -338,3 +440,7 @@ def _keys(partitions: list[TopicPartition]) -> list[tuple[str, int]]:
 
 def _no_hook(point: str, path: str = "", data: bytes = b"") -> None:
     return None
+
+
+def _buffered(part: _Partition) -> int:
+    return part.writer.buffered_bytes
