@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.alerts.helpers import T0, make_sim, run, sim_trades
 from upbit_pipeline.alerts.config import RulesConfig
@@ -194,3 +196,72 @@ def test_remembered_alerts_are_never_raised_again() -> None:
     engine = AlertEngine()
     engine.remember(alerts)
     assert run(engine, trades, T0 + 10 * MIN) == []
+
+
+_WINDOW_SETS = ((1, 5, 15), (1,), (2, 10), (1, 3, 30, 60))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    windows=st.sampled_from(_WINDOW_SETS),
+    floor=st.sampled_from((0.05, 0.5, 1.5, 5.0)),
+    vol_multiple=st.sampled_from((0.0, 2.0, 6.0)),
+    rearm=st.sampled_from((0.1, 0.5, 1.0)),
+    cooldown_s=st.sampled_from((0, 30, 600)),
+    start_price=st.floats(1e-4, 1e8),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from((0, 1, 250, 1_000, 7_000, 45_000, 200_000, 1_200_000)),
+            st.floats(-0.3, 0.3),  # log-return of the step
+            st.sampled_from((0, 0, 0, 500, 1_900)),  # how late the trade arrives (ms)
+            st.sampled_from(("KRW-X", "KRW-Y")),
+        ),
+        min_size=2,
+        max_size=300,
+    ),
+)
+def test_price_move_direction_always_matches_the_sign_of_the_move(
+    *,
+    windows: tuple[int, ...],
+    floor: float,
+    vol_multiple: float,
+    rearm: float,
+    cooldown_s: int,
+    start_price: float,
+    steps: list[tuple[int, float, int, str]],
+) -> None:
+    """CI once saw "up" with price < ref_price: direction, move % and prices must agree, always,
+    including when a trade crosses the upper bound of one window and the lower of another."""
+    rules = RulesConfig.model_validate(
+        {
+            "defaults": {
+                "cooldown_s": cooldown_s,
+                "price": {
+                    "windows_min": list(windows),
+                    "floors_pct": [floor * (i + 1) for i in range(len(windows))],
+                    "vol_multiple": vol_multiple,
+                    "rearm_fraction": rearm,
+                    "min_vol_minutes": 0,
+                },
+            }
+        }
+    )
+    engine = AlertEngine(rules)
+    ts, price = T0, start_price
+    seen = 0
+    for dt, ret, late, market in steps:
+        ts += dt
+        price *= math.exp(ret)
+        for alert in engine.on_trade(market, ts - late, price, 1.0):
+            if alert.rule != "price_move":
+                continue
+            seen += 1
+            assert alert.price is not None and alert.ref_price is not None
+            assert alert.move_pct is not None and alert.threshold_pct is not None
+            assert alert.direction == ("up" if alert.price > alert.ref_price else "down"), alert
+            assert alert.move_pct == pytest.approx(
+                100 * math.log(alert.price / alert.ref_price), abs=1e-4
+            )
+            assert (alert.move_pct > 0) == (alert.direction == "up"), alert
+            assert abs(alert.move_pct) >= alert.threshold_pct - 1e-3, alert
+            assert alert.id.split(":")[2] == alert.direction

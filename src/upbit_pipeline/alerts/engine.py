@@ -12,7 +12,9 @@ changes (baseline moves), so a trade that completes an anomaly is decided on arr
 Rules (docs/alerts.md has the maths and defaults):
 
 * ``price_move``: r_W = ln(price / price W minutes earlier) for each window W; alert when
-  |r_W| >= max(floor_W, vol_multiple * sigma_1m * sqrt(W)). One alert per event: after an alert
+  |r_W| >= max(floor_W, vol_multiple * sigma_1m * sqrt(W)); the reported window is the one
+  crossed by the widest margin among the armed directions, and ``direction`` is the sign of its
+  r_W (so "up" exactly when price > ref_price). One alert per event: after an alert
   the (market, direction) is disarmed until |r_W| falls below ``rearm_fraction`` of the threshold
   in every window, and a cooldown (event time) applies on top.
 * ``volume_spike``: KRW of the last 60 s >= max(k * baseline, baseline + mad_multiple * 1.4826 *
@@ -275,23 +277,27 @@ class AlertEngine:
             st.armed_up = True
         if not st.armed_dn and price > st.relo:
             st.armed_dn = True
-        up = price >= st.hi
-        if not (up or price <= st.lo):
+        if st.lo < price < st.hi:
             return _NO_ALERTS
-        if not (st.armed_up if up else st.armed_dn):
-            return _NO_ALERTS
-        # The window that crossed by the widest margin (relative to its threshold).
-        best, best_score = -1, 0.0
-        windows = st.rules.price.windows_min
+        # The window that crossed by the widest margin (|r| relative to its threshold), among the
+        # armed directions. Both bounds can be crossed at once (hi < lo when the windows'
+        # reference prices differ widely: up over 1 min, yet down over 15), so the direction is
+        # that window's own sign of ln(price / ref), never which bound happened to be tested.
+        best, best_score, best_r = -1, 0.0, 0.0
+        armed_up, armed_dn = st.armed_up, st.armed_dn
         for idx, (ref, thr) in enumerate(zip(st.refs, st.thrs, strict=True)):
             if ref <= 0.0:
                 continue
             r = math.log(price / ref)
-            score = (r if up else -r) / thr
+            if not (armed_up if r > 0.0 else armed_dn):
+                continue
+            score = abs(r) / thr
             if score >= 1.0 and score > best_score:
-                best, best_score = idx, score
+                best, best_score, best_r = idx, score, r
         if best < 0:
             return _NO_ALERTS
+        up = best_r > 0.0
+        windows = st.rules.price.windows_min
         if up:
             st.armed_up = False
         else:
@@ -317,7 +323,7 @@ class AlertEngine:
             korean_name=self.names.get(market),
             direction=direction,
             window_s=windows[best] * 60,
-            move_pct=round(100.0 * math.log(price / ref), 4),
+            move_pct=round(100.0 * best_r, 4),
             threshold_pct=round(100.0 * thr, 4),
             price=price,
             ref_price=ref,
