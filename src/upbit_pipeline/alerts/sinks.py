@@ -3,8 +3,9 @@
 * Console and JSONL are local and immediate: written when the alert is decided.
   Delivery: at-least-once lines (a restart that re-decides an alert re-writes it with the same
   ``id``; readers keep the first line per id).
-* The lake: ``{lake}/alerts/date=YYYY-MM-DD/alerts-<first event ms>-<hash>.parquet``, one file per
-  flushed batch, named from its content so a rewrite replaces the file instead of adding one.
+* The lake: ``{lake}/alerts/date=YYYY-MM-DD/alerts-<first event ms>-<hash>.parquet`` (the rule
+  is in lake.layout), one file per flushed batch, named from its content so a rewrite replaces
+  the file instead of adding one.
 * Slack: an incoming webhook (slack-sdk ``AsyncWebhookClient``) with retries disabled in the SDK,
   because :mod:`delivery` owns pacing, retries and the undelivered marks. The webhook URL is a
   secret: the SDK gets a logger that drops its debug lines (which print the URL), and every error
@@ -27,6 +28,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from upbit_pipeline.alerts.model import Alert, DeliveryMark, decode_alert, market_url
 from upbit_pipeline.errors import TerminalError, TransientError
+from upbit_pipeline.lake.layout import alert_file_name, alerts_day_dir
 
 __all__ = [
     "ConsoleSink",
@@ -113,9 +115,9 @@ def read_jsonl(path: Path) -> tuple[list[Alert], dict[str, DeliveryMark]]:
 
 
 def alerts_dir(lake: str, event_ms: int) -> str:
-    """``{lake}/alerts/date=YYYY-MM-DD`` for an event time (UTC day). To move into lake.layout."""
-    date = datetime.fromtimestamp(event_ms / 1000, UTC).strftime("%Y-%m-%d")
-    return f"{lake.rstrip('/')}/alerts/date={date}"
+    """``{lake}/alerts/date=YYYY-MM-DD`` for an event time (UTC day); the rule is lake.layout's."""
+    day = datetime.fromtimestamp(event_ms / 1000, UTC).date()
+    return f"{lake.rstrip('/')}/{alerts_day_dir(day)}"
 
 
 def write_lake_alerts(lake: str, alerts: Sequence[Alert]) -> list[str]:
@@ -136,7 +138,7 @@ def write_lake_alerts(lake: str, alerts: Sequence[Alert]) -> list[str]:
         digest = hashlib.sha256("\n".join(a.id for a in batch).encode()).hexdigest()[:12]
         fs, root = fsspec.core.url_to_fs(folder)
         fs.makedirs(root, exist_ok=True)
-        name = f"{root}/alerts-{batch[0].event_ms}-{digest}.parquet"
+        name = f"{root}/{alert_file_name(batch[0].event_ms, digest)}"
         table = pa.table(
             {
                 "id": [a.id for a in batch],

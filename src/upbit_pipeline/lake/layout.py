@@ -8,7 +8,7 @@ Everything under the lake root (a local folder, ``gs://bucket/prefix`` or ``s3:/
     raw/rest/{dataset}/date=YYYY-MM-DD/data.parquet      REST raw: one file = one atomic partition
     raw/rest/_staging/{dataset}/date=YYYY-MM-DD/{market}.parquet   resumable REST work in progress
     _batch/date=YYYY-MM-DD/{step}.json           batch build marker per step and date
-    alerts/date=YYYY-MM-DD/...                   the alert log (alert worker)
+    alerts/date=YYYY-MM-DD/alerts-{first event ms}-{hash of ids}.parquet   the alert log
     reports/date=YYYY-MM-DD/report.html          the daily report
 
 Date and hour are the **UTC event time** of the records (exchange time, not the consumer's
@@ -40,6 +40,8 @@ __all__ = [
     "REPORTS",
     "REST_DATASETS",
     "FileKey",
+    "alert_file_name",
+    "alerts_day_dir",
     "batch_marker_path",
     "date_dir",
     "file_name",
@@ -176,3 +178,14 @@ def report_path(day: date) -> str:
     """``reports/date=D/report.html``; D is the *requested* day even when the report falls back
     (the file answers "what did the D report say")."""
     return f"{REPORTS}/date={day.isoformat()}/report.html"
+
+
+def alerts_day_dir(day: date) -> str:
+    """``alerts/date=D``: the alert worker's Parquet log of UTC day D (alerts' event time)."""
+    return f"{ALERTS}/date={day.isoformat()}"
+
+
+def alert_file_name(first_event_ms: int, digest: str) -> str:
+    """``alerts-{first event ms}-{digest}.parquet``: named by its content (the alert ids' hash),
+    so writing the same batch again replaces the file instead of adding one."""
+    return f"alerts-{first_event_ms}-{digest}.parquet"
