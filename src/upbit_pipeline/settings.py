@@ -37,6 +37,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def rest_root(base_url: str) -> str:
+    """Upbit's quotation REST root for a host root: ``BASE/v1`` (the one place for ``/v1``)."""
+    return f"{base_url.rstrip('/')}/v1"
+
+
 class UpbitSettings(_Section):
     """Where Upbit is. The same code talks to api.upbit.com and to the local simulator."""
 
@@ -59,7 +64,7 @@ class UpbitSettings(_Section):
     @property
     def rest_base_url(self) -> str:
         """REST root: ``BASE/v1`` (Upbit's quotation API lives under /v1)."""
-        return f"{self.url}/v1"
+        return rest_root(self.url)
 
     @property
     def websocket_url(self) -> str:

@@ -27,6 +27,7 @@ from typing import Self
 
 import httpx
 
+from upbit_pipeline.settings import rest_root
 from upbit_pipeline.upbit.decode import (
     decode_candles_rest,
     decode_markets,
@@ -64,7 +65,7 @@ class UpbitRestClient:
     """Upbit quotation REST client; use as ``async with UpbitRestClient(base) as client``.
 
     ``base_url`` is the host root (``https://api.upbit.com`` or the simulator's ``base_url``);
-    the REST root is ``base_url + "/v1"``, as in ``UpbitSettings.rest_base_url``.
+    the REST root is :func:`~upbit_pipeline.settings.rest_root` of it (``base_url/v1``).
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class UpbitRestClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1",
+            base_url=rest_root(self.base_url),
             headers=_HEADERS,
             timeout=timeout_s,
             transport=transport,
