@@ -124,7 +124,8 @@ class DemoPaths:
             if not root.is_dir():
                 raise UserError(f"--data-dir {self.root} exists and is not a folder")
             known = {"lake", "warehouse.duckdb", "warehouse.duckdb.wal", "alerts.jsonl", "logs"}
-            known |= {"spool", "settings.toml", "scenario.json", "pids.json", "ops", "dbt"}
+            known |= {"spool", "settings.toml", "scenario.json", "pids.json", "pids.json.tmp"}
+            known |= {"ops", "dbt"}
             strangers = sorted(p.name for p in root.iterdir() if p.name not in known)
             if strangers:
                 raise UserError(

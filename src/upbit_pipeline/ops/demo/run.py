@@ -128,7 +128,10 @@ class _Demo:
         pids = {s.name: s.pid for s in self.services}
         if self.broker is not None and self.broker.process is not None:
             pids["broker"] = self.broker.process.pid
-        self.paths.pids_file.write_text(json.dumps(pids, indent=1) + "\n", encoding="utf-8")
+        # Atomic (write, then rename): whoever reads it never sees a half-written file.
+        partial = self.paths.pids_file.with_suffix(".json.tmp")
+        partial.write_text(json.dumps(pids, indent=1) + "\n", encoding="utf-8")
+        partial.replace(self.paths.pids_file)
 
     def start_source(self) -> str:
         """The Upbit base URL: the simulator's (started here) or the real one."""
