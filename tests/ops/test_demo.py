@@ -12,14 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.ops.conftest import poll
 from upbit_pipeline.alerts.sinks import read_jsonl
 from upbit_pipeline.errors import UserError
 from upbit_pipeline.ops.demo import DemoPaths
@@ -65,21 +64,13 @@ def _demo(root: Path, duration: int) -> subprocess.Popen[str]:
     )
 
 
-def _wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_demo_survives_ctrl_c_then_runs_to_completion(tmp_path: Path) -> None:
     root = tmp_path / "demo"
 
     # 1. Ctrl-C while streaming: exit 130, nothing left running.
     first = _demo(root, 120)
     try:
-        _wait_until(lambda: "producer" in _pids(root), 60, "the demo to start its producer")
+        poll(lambda: "producer" in _pids(root), 60, "the demo to start its producer")
         started = _pids(root)
         assert {"simulator", "broker", "consumer", "alert-worker"} <= set(started)
         first.send_signal(signal.SIGINT)
@@ -89,9 +80,7 @@ def test_demo_survives_ctrl_c_then_runs_to_completion(tmp_path: Path) -> None:
             first.kill()
     assert first.returncode == 130, output
     assert "Traceback" not in output, output
-    _wait_until(
-        lambda: not any(_alive(pid) for pid in started.values()), 10, "the services to exit"
-    )
+    poll(lambda: not any(_alive(pid) for pid in started.values()), 10, "the services to exit")
 
     # 2. The same folder again, to the end.
     second = _demo(root, 60)
